@@ -108,7 +108,7 @@ class OverlayDevice:
             raise FormatError(f"device size must be a multiple of {SECTOR}, found {size}")
         self._lower: ByteSource = lower if lower is not None else ZeroDevice(size)
         self._size = size
-        self._spool = tempfile.TemporaryFile(dir=spool_dir, prefix="obd-upper-")
+        self._spool = tempfile.TemporaryFile(dir=spool_dir, prefix="obd-upper-")  # noqa: SIM115
         self._fd = self._spool.fileno()
         self.written = IntervalSet()
         self.name = "<overlay>"
@@ -142,7 +142,8 @@ class OverlayDevice:
         end = offset + len(data)
         if offset < 0 or end > self._size:
             raise FormatError(
-                f"write of {len(data)} bytes at offset {offset} runs past the device end {self._size}"
+                f"write of {len(data)} bytes at offset {offset} runs past the device end "
+                f"{self._size}"
             )
         if not data:
             return
@@ -152,9 +153,9 @@ class OverlayDevice:
             block = bytearray(self.pread(start, stop - start))
             block[offset - start : end - start] = data
             data, offset, end = bytes(block), start, stop
-        if not any(True for _ in self.written.overlapping(offset, end)):
-            if self._read_lower(offset, end - offset) == data:
-                return
+        untouched = not any(True for _ in self.written.overlapping(offset, end))
+        if untouched and self._read_lower(offset, end - offset) == data:
+            return
         os.pwrite(self._fd, data, offset)
         self.written.add(offset, end)
 

@@ -75,7 +75,8 @@ class SliceSource:
     def __init__(self, base: ByteSource, start: int, size: int, name: str | None = None) -> None:
         if start < 0 or size < 0 or start + size > base.size:
             raise FormatError(
-                f"{name or 'slice'}: range {start}+{size} does not fit a source of {base.size} bytes"
+                f"{name or 'slice'}: range {start}+{size} does not fit a source of "
+                f"{base.size} bytes"
             )
         self._base = base
         self._start = start

@@ -1,0 +1,25 @@
+"""The CRC32C variant of ZFile (spec §3.6).
+
+Castagnoli polynomial without the usual pre- and post-inversion: the register
+starts at the seed and is returned as is. A standard CRC-32C library computes
+it once both inversions are undone around the call.
+"""
+
+from __future__ import annotations
+
+import crc32c as _crc32c
+
+BLOCK_SEED = 100007
+"""Seed of the per-block CRC over the compressed bytes."""
+
+_INVERT = 0xFFFFFFFF
+
+
+def crc32c_raw(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
+    """CRC32C of ``data`` starting from ``seed`` with no inversion (ZFile's variant)."""
+    return _crc32c.crc32c(data, seed ^ _INVERT) ^ _INVERT
+
+
+def block_crc(compressed: bytes | bytearray | memoryview) -> int:
+    """The CRC stored after each compressed block."""
+    return _crc32c.crc32c(compressed, BLOCK_SEED ^ _INVERT) ^ _INVERT

@@ -1,0 +1,240 @@
+"""Random-access ZFile reader over any positional byte source (spec §3.5, §3.7)."""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from dataclasses import dataclass
+from itertools import accumulate
+
+from ..errors import ChecksumError, FormatError
+from ..io import ByteSource, read_exact, source_name
+from . import codecs, records
+from .checksum import block_crc, crc32c_raw
+from .records import RECORD_SIZE, ZFileRecord
+
+CRC_SIZE = 4
+MAX_INDEX_SIZE = 1_000_000_000
+_CACHED_BLOCKS = 8
+
+
+@dataclass(frozen=True)
+class BlockProblem:
+    """One block whose stored CRC does not match its compressed bytes."""
+
+    block: int
+    offset: int
+    expected: int
+    computed: int
+
+
+class ZFileReader:
+    """Decompresses only the blocks a read touches; one source read per contiguous run.
+
+    ``size`` is the uncompressed size, so a reader is itself a ByteSource and the
+    LSMT reader can sit on top of it.
+    """
+
+    def __init__(self, source: ByteSource, *, check_crc: bool = True) -> None:
+        self.source = source
+        self.name = source_name(source)
+        self.header = records.unpack(
+            read_exact(source, 0, RECORD_SIZE, "ZFile header"),
+            f"{self.name}: header at offset 0",
+            check_digest=True,
+        )
+        if not self.header.is_header:
+            raise FormatError(f"{self.name}: ZFile header at offset 0 has flag bit 0 clear")
+        self.trailer = None if self.header.header_overwritten else self._read_trailer()
+        self.info: ZFileRecord = self.header if self.trailer is None else self.trailer
+        self._check_geometry()
+        self.block_size = self.info.block_size
+        self.check_crc = check_crc and self.info.verify
+        self._crc_size = CRC_SIZE if self.info.verify else 0
+        self._offsets = self._load_jump_table()
+        self._decompress, self._codec_error = codecs.decompressor(self.info.algorithm)
+        self._cache: dict[int, bytes] = {}
+
+    # -- opening -------------------------------------------------------------
+
+    def _read_trailer(self) -> ZFileRecord:
+        if not self.header.flags & records.FLAG_DATA:
+            raise FormatError(
+                f"{self.name}: ZFile header flags {self.header.flags:#x} lack the data bit"
+            )
+        offset = self.source.size - RECORD_SIZE
+        if offset < RECORD_SIZE:
+            raise FormatError(
+                f"{self.name}: ZFile of {self.source.size} bytes is too short for a header "
+                "and a trailer"
+            )
+        where = f"{self.name}: trailer at offset {offset}"
+        trailer = records.unpack(
+            read_exact(self.source, offset, RECORD_SIZE, "ZFile trailer"), where
+        )
+        wanted = records.FLAG_DATA | records.FLAG_SEALED
+        if trailer.is_header or trailer.flags & wanted != wanted:
+            raise FormatError(
+                f"{where}: expected trailer flags with bit 0 clear and bits 1, 2 set, "
+                f"found {trailer.flags:#x}"
+            )
+        return trailer
+
+    def _check_geometry(self) -> None:
+        info = self.info
+        bs = info.block_size
+        if bs < 512 or bs > records.MAX_BLOCK_SIZE or bs & (bs - 1):
+            raise FormatError(
+                f"{self.name}: block size must be a power of two from 512 to "
+                f"{records.MAX_BLOCK_SIZE}, found {bs}"
+            )
+        blocks = -(-info.original_file_size // bs)
+        if info.index_size != blocks or info.index_size > MAX_INDEX_SIZE:
+            raise FormatError(
+                f"{self.name}: jump table has {info.index_size} entries, expected {blocks} for "
+                f"{info.original_file_size} bytes in {bs}-byte blocks"
+            )
+        limit = self.source.size - (RECORD_SIZE if self.trailer is not None else 0)
+        table_end = info.index_offset + 4 * info.index_size
+        if info.index_offset < self.data_start or table_end > limit:
+            raise FormatError(
+                f"{self.name}: jump table [{info.index_offset}, {table_end}) runs outside "
+                f"[{self.data_start}, {limit}) of a {self.source.size}-byte file"
+            )
+
+    @property
+    def data_start(self) -> int:
+        return RECORD_SIZE + self.info.dict_size
+
+    def _load_jump_table(self) -> list[int]:
+        info = self.info
+        raw = read_exact(self.source, info.index_offset, 4 * info.index_size, "ZFile jump table")
+        if info.has_digest:
+            actual = crc32c_raw(raw)
+            if actual != info.index_crc:
+                raise ChecksumError(
+                    f"{self.name}: jump table at offset {info.index_offset} CRC expected "
+                    f"{info.index_crc:#010x}, computed {actual:#010x}"
+                )
+        lengths = array("I")
+        lengths.frombytes(raw)
+        if lengths.itemsize != 4:
+            raise RuntimeError("array('I') is not 32-bit on this platform")
+        if struct.pack("=I", 1) != struct.pack("<I", 1):
+            lengths.byteswap()
+        if lengths and min(lengths) <= self._crc_size:
+            k = next(i for i, n in enumerate(lengths) if n <= self._crc_size)
+            raise FormatError(
+                f"{self.name}: jump table entry {k} is {lengths[k]} bytes, expected more than "
+                f"{self._crc_size}"
+            )
+        offsets = list(accumulate(lengths, initial=self.data_start))
+        if offsets[-1] != info.index_offset:
+            raise FormatError(
+                f"{self.name}: blocks end at offset {offsets[-1]} by the jump table, but the "
+                f"table starts at {info.index_offset}"
+            )
+        return offsets
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.info.original_file_size
+
+    @property
+    def num_blocks(self) -> int:
+        return self.info.index_size
+
+    def block_range(self, first: int, last: int) -> tuple[int, int]:
+        """Byte range ``[start, end)`` in the source holding blocks ``first..last`` (with CRCs)."""
+        return self._offsets[first], self._offsets[last + 1]
+
+    def pread(self, offset: int, length: int) -> bytes:
+        end = min(offset + length, self.info.original_file_size)
+        if offset < 0 or end <= offset:
+            return b""
+        bs = self.block_size
+        first, last = offset // bs, (end - 1) // bs
+        if first == last:
+            block = self._cache.get(first) or self._fetch(first, last)[0]
+            base = first * bs
+            return block[offset - base : end - base]
+        blocks = self._fetch(first, last)
+        data = b"".join(blocks)
+        base = first * bs
+        return data[offset - base : end - base]
+
+    def block(self, k: int) -> bytes:
+        """Decompressed bytes of block ``k``."""
+        return self._cache.get(k) or self._fetch(k, k)[0]
+
+    def _fetch(self, first: int, last: int) -> list[bytes]:
+        offsets = self._offsets
+        start = offsets[first]
+        raw = memoryview(read_exact(self.source, start, offsets[last + 1] - start, "ZFile blocks"))
+        out = []
+        for k in range(first, last + 1):
+            a, b = offsets[k] - start, offsets[k + 1] - start
+            out.append(self.decode_block(k, raw[a:b]))
+        if len(self._cache) >= _CACHED_BLOCKS:
+            self._cache.clear()
+        self._cache[last] = out[-1]
+        return out
+
+    def decode_block(self, k: int, stored: bytes | memoryview) -> bytes:
+        """Check and decompress block ``k`` from its stored bytes (compressed data + CRC)."""
+        payload = stored
+        if self._crc_size:
+            payload = stored[: -self._crc_size]
+            if self.check_crc:
+                expected = int.from_bytes(stored[-self._crc_size :], "little")
+                computed = block_crc(payload)
+                if computed != expected:
+                    raise ChecksumError(
+                        f"{self.name}: block {k} at offset {self._offsets[k]} CRC expected "
+                        f"{expected:#010x}, computed {computed:#010x}"
+                    )
+        capacity = min(self.block_size, self.info.original_file_size - k * self.block_size)
+        try:
+            data = self._decompress(payload, self.block_size)
+        except self._codec_error as exc:
+            raise FormatError(
+                f"{self.name}: block {k} at offset {self._offsets[k]} does not decompress as "
+                f"{self.info.algorithm_name}: {exc}"
+            ) from None
+        if len(data) != capacity:
+            raise FormatError(
+                f"{self.name}: block {k} at offset {self._offsets[k]} decompressed to "
+                f"{len(data)} bytes, expected {capacity}"
+            )
+        return data
+
+    def verify(self, chunk: int = 8 << 20) -> list[BlockProblem]:
+        """Check every block CRC without decompressing; returns the blocks that fail."""
+        if not self.info.verify:
+            return []
+        problems: list[BlockProblem] = []
+        offsets = self._offsets
+        k = 0
+        while k < self.num_blocks:
+            last = k
+            while last + 1 < self.num_blocks and offsets[last + 2] - offsets[k] <= chunk:
+                last += 1
+            start = offsets[k]
+            raw = memoryview(
+                read_exact(self.source, start, offsets[last + 1] - start, "ZFile blocks")
+            )
+            for j in range(k, last + 1):
+                stored = raw[offsets[j] - start : offsets[j + 1] - start]
+                expected = int.from_bytes(stored[-CRC_SIZE:], "little")
+                computed = block_crc(stored[:-CRC_SIZE])
+                if computed != expected:
+                    problems.append(BlockProblem(j, offsets[j], expected, computed))
+            k = last + 1
+        return problems
+
+    def close(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,188 @@
+"""Streaming ZFile writer (spec §3.1, §3.5, §3.8).
+
+Memory is bounded by one batch of blocks and the jump table: input is cut into
+``block_size`` blocks as it arrives, compressed (optionally on a thread pool, in
+batches, written back in order so the bytes equal the serial result) and
+written straight to the output.
+"""
+
+from __future__ import annotations
+
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import FormatError
+from . import codecs, records
+from .checksum import block_crc, crc32c_raw
+from .records import ZFileRecord
+
+BATCH_BYTES = 4 << 20
+"""Uncompressed bytes gathered before a batch is compressed (bounds memory)."""
+
+
+@dataclass(frozen=True)
+class ZFileSummary:
+    """What a finished ZFile holds."""
+
+    original_size: int
+    compressed_size: int
+    blocks: int
+    block_size: int
+    algorithm: str
+    checksum: bool
+
+
+class ZFileWriter:
+    """Compresses a byte stream into a ZFile written to ``out``.
+
+    ``out`` needs ``write``; with ``overwrite_header`` (upstream's converter
+    default) and a seekable ``out`` the final index fields are also copied into
+    the header and flag bit 3 is set, so readers skip the trailer.
+    """
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        *,
+        algorithm: str = "lz4",
+        block_size: int = 4096,
+        checksum: bool = True,
+        threads: int = 1,
+        overwrite_header: bool = True,
+    ) -> None:
+        if algorithm not in records.ALGORITHMS:
+            raise FormatError(f"ZFile algorithm must be one of lz4, zstd; found {algorithm!r}")
+        if block_size not in records.BLOCK_SIZES:
+            raise FormatError(
+                f"ZFile block size must be one of {', '.join(map(str, records.BLOCK_SIZES))}; "
+                f"found {block_size}"
+            )
+        self._out = out
+        self._base = records.ZFileRecord(
+            flags=records.FLAG_HEADER | records.FLAG_DATA | records.FLAG_DIGEST,
+            block_size=block_size,
+            algorithm=records.ALGORITHMS[algorithm],
+            verify=checksum,
+        )
+        self._algorithm = algorithm
+        self._compress = codecs.compressor(self._base.algorithm)
+        self._block_size = block_size
+        self._checksum = checksum
+        self._overwrite = overwrite_header
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self._threads = threads
+        self._pending = bytearray()
+        self._lengths: list[int] = []
+        self._original = 0
+        self._position = 0
+        self._closed = False
+        self._emit(self._base.pack())
+
+    def _emit(self, data: bytes) -> None:
+        self._out.write(data)
+        self._position += len(data)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._closed:
+            raise ValueError("write to a closed ZFileWriter")
+        self._pending += data
+        self._original += len(data)
+        if len(self._pending) >= BATCH_BYTES:
+            whole = len(self._pending) - len(self._pending) % self._block_size
+            self._flush(whole)
+        return len(data)
+
+    def _flush(self, length: int) -> None:
+        bs = self._block_size
+        view = memoryview(self._pending)
+        blocks = [bytes(view[i : min(i + bs, length)]) for i in range(0, length, bs)]
+        view.release()
+        del self._pending[:length]
+        for stored in self._compress_all(blocks):
+            self._lengths.append(len(stored))
+            self._emit(stored)
+
+    def _compress_all(self, blocks: list[bytes]) -> list[bytes]:
+        if self._pool is None or len(blocks) < 2 * self._threads:
+            return self._compress_batch(blocks)
+        step = -(-len(blocks) // (self._threads * 4))
+        parts = [blocks[i : i + step] for i in range(0, len(blocks), step)]
+        return [b for part in self._pool.map(self._compress_batch, parts) for b in part]
+
+    def _compress_batch(self, blocks: list[bytes]) -> list[bytes]:
+        compress = self._compress
+        if not self._checksum:
+            return [compress(b) for b in blocks]
+        out = []
+        for block in blocks:
+            packed = compress(block)
+            out.append(packed + struct.pack("<I", block_crc(packed)))
+        return out
+
+    def close(self) -> ZFileSummary:
+        """Write the last block, the jump table, the trailer (and the final header)."""
+        if self._closed:
+            raise ValueError("ZFileWriter closed twice")
+        self._flush(len(self._pending))
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown()
+        table = struct.pack(f"<{len(self._lengths)}I", *self._lengths)
+        final = self._base.with_fields(
+            index_offset=self._position,
+            index_size=len(self._lengths),
+            original_file_size=self._original,
+            index_crc=crc32c_raw(table),
+        )
+        self._emit(table)
+        trailer = final.with_fields(
+            flags=records.FLAG_DATA | records.FLAG_SEALED | records.FLAG_DIGEST
+        )
+        self._emit(trailer.pack())
+        if self._overwrite and _seekable(self._out):
+            self._rewrite_header(
+                final.with_fields(flags=final.flags | records.FLAG_HEADER_OVERWRITTEN)
+            )
+        return ZFileSummary(
+            original_size=self._original,
+            compressed_size=self._position,
+            blocks=len(self._lengths),
+            block_size=self._block_size,
+            algorithm=self._algorithm,
+            checksum=self._checksum,
+        )
+
+    def _rewrite_header(self, header: ZFileRecord) -> None:
+        end = self._out.tell()
+        self._out.seek(end - self._position)
+        self._out.write(header.pack())
+        self._out.seek(end)
+
+    def __enter__(self) -> ZFileWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if not self._closed:
+            if exc_type is None:
+                self.close()
+            elif self._pool is not None:
+                self._pool.shutdown()
+
+
+def _seekable(out: BinaryIO) -> bool:
+    try:
+        return bool(out.seekable())
+    except (AttributeError, OSError):
+        return False
+
+
+def compress_bytes(data: bytes, **options: object) -> bytes:
+    """Compress ``data`` into a ZFile held in memory (for tests and small inputs)."""
+    import io
+
+    buffer = io.BytesIO()
+    with ZFileWriter(buffer, **options) as writer:  # type: ignore[arg-type]
+        writer.write(data)
+    return buffer.getvalue()
