@@ -1,0 +1,55 @@
+"""The ``obd`` command: parses arguments, calls the library, renders results.
+
+Every library error becomes one line on stderr and exit status 1; usage
+errors exit 2 (click's convention); Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from overlaybd_py.errors import OverlayBDError
+
+from . import layer_cmd, zfile_cmd
+
+app = typer.Typer(
+    name="obd",
+    help="Convert OCI images to OverlayBD and read them back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(zfile_cmd.app, name="zfile")
+app.add_typer(layer_cmd.app, name="layer")
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("OBD_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="obd: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main() -> None:
+    _configure_logging()
+    try:
+        app()
+    except OverlayBDError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}")
+    except KeyboardInterrupt:
+        print("obd: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _fail(message: str) -> None:
+    print(f"obd: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

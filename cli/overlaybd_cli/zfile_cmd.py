@@ -1,0 +1,97 @@
+"""``obd zfile``: compress, decompress and verify single ZFiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from overlaybd_py import tarwrap
+from overlaybd_py.atomic import atomic_output
+from overlaybd_py.errors import ChecksumError, UnsupportedError
+from overlaybd_py.io import FileSource
+from overlaybd_py.zfile import ZFileReader, ZFileWriter
+
+from .render import emit_fields
+
+app = typer.Typer(help="Compress, decompress and verify ZFiles.", no_args_is_help=True)
+
+_CHUNK = 4 << 20
+
+
+@app.command()
+def compress(
+    source: Annotated[Path, typer.Argument(help="File to compress.")],
+    output: Annotated[Path, typer.Argument(help="ZFile to write.")],
+    algorithm: Annotated[str, typer.Option(help="lz4 or zstd.")] = "lz4",
+    block_size: Annotated[int, typer.Option(help="Block size in bytes (4096 to 65536).")] = 4096,
+    no_checksum: Annotated[bool, typer.Option("--no-checksum", help="Omit block CRCs.")] = False,
+    tar: Annotated[bool, typer.Option("--tar", help="Wrap the ZFile in the layer tar.")] = False,
+    threads: Annotated[int, typer.Option(help="Compression threads.")] = 1,
+) -> None:
+    """Compress SOURCE into the ZFile OUTPUT."""
+    with source.open("rb") as src, atomic_output(output) as out:
+        if tar:
+            out.write(bytes(tarwrap.PREFIX_SIZE))
+        writer = ZFileWriter(
+            out,
+            algorithm=algorithm,
+            block_size=block_size,
+            checksum=not no_checksum,
+            threads=threads,
+        )
+        while chunk := src.read(_CHUNK):
+            writer.write(chunk)
+        summary = writer.close()
+        if tar:
+            out.write(tarwrap.suffix(summary.compressed_size))
+            out.seek(0)
+            out.write(tarwrap.prefix(summary.compressed_size))
+    ratio = summary.compressed_size / summary.original_size if summary.original_size else 0.0
+    typer.echo(
+        f"{output}: {summary.original_size} -> {summary.compressed_size} bytes "
+        f"({ratio:.1%}), {summary.blocks} {summary.algorithm} blocks of {summary.block_size}"
+    )
+
+
+@app.command()
+def decompress(
+    source: Annotated[Path, typer.Argument(help="ZFile (bare or tar-wrapped).")],
+    output: Annotated[Path, typer.Argument(help="File to write.")],
+) -> None:
+    """Decompress the ZFile SOURCE into OUTPUT, checking every block CRC."""
+    with FileSource(source) as blob, atomic_output(output) as out:
+        reader = ZFileReader(tarwrap.unwrap(blob))
+        for offset in range(0, reader.size, _CHUNK):
+            out.write(reader.pread(offset, _CHUNK))
+    typer.echo(f"{output}: {reader.size} bytes")
+
+
+@app.command()
+def verify(source: Annotated[Path, typer.Argument(help="ZFile (bare or tar-wrapped).")]) -> None:
+    """Check every block CRC of SOURCE without decompressing."""
+    with FileSource(source) as blob:
+        reader = ZFileReader(tarwrap.unwrap(blob))
+        if not reader.info.verify:
+            raise UnsupportedError(f"{source}: ZFile has no per-block CRCs; nothing to verify")
+        problems = reader.verify()
+    emit_fields(
+        str(source),
+        {
+            "blocks": reader.num_blocks,
+            "algorithm": reader.info.algorithm_name,
+            "block size": reader.block_size,
+            "bad blocks": len(problems),
+        },
+    )
+    for problem in problems[:20]:
+        typer.echo(
+            f"  block {problem.block} at offset {problem.offset}: CRC expected "
+            f"{problem.expected:#010x}, computed {problem.computed:#010x}",
+            err=True,
+        )
+    if problems:
+        raise ChecksumError(
+            f"{source}: {len(problems)} of {reader.num_blocks} blocks fail their CRC"
+        )
