@@ -1,0 +1,70 @@
+"""A stack of read-only LSMT layers read as one virtual block device (spec §2.9, §11)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from ..errors import FormatError
+from .index import Extent, SegmentTable, merge_indexes
+from .reader import LayerFile
+from .records import MAX_STACK_LAYERS
+
+log = logging.getLogger(__name__)
+
+
+class LayerStack:
+    """Layers given bottom-first, merged once into one index; ``pread`` reads the result.
+
+    The top layer wins sector by sector, zeroed entries hide lower data, and sectors no
+    layer maps read as zeros. Data is read from each layer's underlying byte source (a
+    file, a ZFile reader, an HTTP range reader), never through a second lookup.
+    """
+
+    def __init__(self, layers_bottom_first: Sequence[LayerFile], name: str = "<stack>") -> None:
+        layers = list(layers_bottom_first)
+        if not layers:
+            raise FormatError(f"{name}: a layer stack needs at least one layer, found none")
+        if len(layers) > MAX_STACK_LAYERS:
+            raise FormatError(
+                f"{name}: a stack holds at most {MAX_STACK_LAYERS} layers, found {len(layers)}"
+            )
+        self.layers = layers
+        self.name = name
+        top_first = layers[::-1]
+        merged = merge_indexes([layer.index for layer in top_first])
+        bottom_index_of_depth = [len(layers) - 1 - depth for depth in range(len(layers))]
+        self.index = merged
+        """The merged index in sectors; each entry's ``tag`` is its layer's depth (0 = top)."""
+        self._table = SegmentTable(
+            merged,
+            [layer.source for layer in top_first],
+            self.size,
+            layer_of_tag=bottom_index_of_depth,
+            name=name,
+        )
+        log.debug("%s: %d layers merged into %d entries", name, len(layers), len(merged))
+
+    @property
+    def size(self) -> int:
+        """The top-most non-zero ``virtual_size`` (§2.9); 0 when every layer declares 0."""
+        for layer in reversed(self.layers):
+            if layer.virtual_size:
+                return layer.virtual_size
+        return 0
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset + length)`` of the merged device, clipped at ``size``."""
+        return self._table.pread(offset, length)
+
+    def extents(self) -> Iterator[Extent]:
+        """Merged extents in device order (bytes); ``layer`` indexes ``layers`` bottom-first."""
+        return self._table.extents()
+
+    def data_extents(self) -> Iterator[tuple[int, int]]:
+        """Coalesced ``(offset, length)`` byte ranges that hold data; the rest reads as zeros."""
+        return self._table.data_extents()
+
+    def __len__(self) -> int:
+        """Number of merged index entries."""
+        return len(self._table)
