@@ -1,0 +1,93 @@
+"""``obd zfile`` and ``obd layer`` end to end on real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.cli.helpers import assert_one_line_error, obd
+from tests.conftest import HELLO_LAYER, REFERENCE
+
+
+def test_compress_verify_decompress(tmp_path: Path) -> None:
+    source = REFERENCE / "inputs" / "odd_3m.bin"
+    packed, unpacked = tmp_path / "odd.zfile", tmp_path / "odd.bin"
+    obd(
+        "zfile",
+        "compress",
+        str(source),
+        str(packed),
+        "--algorithm",
+        "zstd",
+        "--block-size",
+        "16384",
+    )
+    assert "bad blocks  0" in obd("zfile", "verify", str(packed)).stdout
+    obd("zfile", "decompress", str(packed), str(unpacked))
+    assert unpacked.read_bytes() == source.read_bytes()
+
+
+def test_verify_reports_a_corrupt_block(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.zfile"
+    data = bytearray((REFERENCE / "zfile" / "mix_1m.lz4.bs4.crc.zfile").read_bytes())
+    data[5000] ^= 1
+    damaged.write_bytes(data)
+    result = obd("zfile", "verify", str(damaged), check=False)
+    assert result.returncode == 1
+    assert "blocks fail their CRC" in result.stderr.splitlines()[-1]
+    assert "CRC expected" in result.stderr
+
+
+def test_no_checksum_file_cannot_be_verified() -> None:
+    result = obd(
+        "zfile", "verify", str(REFERENCE / "zfile" / "mix_1m.lz4.bs4.nocrc.zfile"), check=False
+    )
+    assert_one_line_error(result, "no per-block CRCs")
+
+
+def test_failed_decompress_leaves_no_output(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.zfile"
+    data = bytearray((REFERENCE / "zfile" / "odd_3m.lz4.bs4.crc.zfile").read_bytes())
+    data[len(data) // 2] ^= 1
+    damaged.write_bytes(data)
+    out = tmp_path / "out.bin"
+    assert_one_line_error(
+        obd("zfile", "decompress", str(damaged), str(out), check=False), "CRC expected"
+    )
+    assert list(tmp_path.iterdir()) == [damaged]
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    assert_one_line_error(obd("zfile", "verify", str(tmp_path / "missing"), check=False), "missing")
+    text = tmp_path / "text"
+    text.write_text("hello\n" * 200)
+    assert_one_line_error(obd("zfile", "verify", str(text), check=False), "expected ZFile magic")
+    assert_one_line_error(
+        obd("layer", "info", str(text), check=False), "expected a ZFile or LSMT magic"
+    )
+    assert_one_line_error(
+        obd(
+            "zfile", "compress", str(text), str(tmp_path / "x"), "--block-size", "1000", check=False
+        ),
+        "found 1000",
+    )
+
+
+def test_layer_info_json() -> None:
+    info = json.loads(obd("layer", "info", str(HELLO_LAYER), "--json").stdout)
+    assert info["tar"] == {"payload_offset": 1536, "payload_size": 639491, "pax": True}
+    assert info["zfile"]["blocks"] == 17463 and info["zfile"]["header_flags"] == "0x1b"
+    assert info["lsmt"]["mappings"] == 515
+    assert info["lsmt"]["uuid"] == "01BB4FCE-3EB1-B56B-05AD-F99504DAFD31"
+
+
+def test_layer_export_is_sparse_and_readable(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    obd("layer", "export", str(HELLO_LAYER), "--output", str(image))
+    assert image.stat().st_size == 64 << 30
+    assert image.stat().st_blocks * 512 < 100 << 20
+    listing = subprocess.run(
+        ["debugfs", "-R", "ls -l /", str(image)], capture_output=True, text=True, check=True
+    ).stdout
+    assert " hello" in listing and "13256" in listing
