@@ -1,0 +1,105 @@
+"""How to reach one registry host: TLS, credentials, timeouts and retries.
+
+``HostOptions`` mirrors the oras/containerd command-line vocabulary (``--creds``,
+``--ca-file``, ``--cert-dir``, ``--insecure``, ``--plain-http``) so a CLI can build one
+per source and target registry; ``RegistryHosts`` maps host names to their options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from ..errors import AuthError
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff for 5xx answers and connection errors."""
+
+    attempts: int = 5
+    backoff: float = 0.25
+    max_backoff: float = 4.0
+    statuses: frozenset[int] = RETRY_STATUSES
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """Connection settings for one registry host.
+
+    ``insecure`` skips TLS verification; ``plain_http`` talks HTTP instead of HTTPS.
+    ``cert_dir`` is a containerd-style ``certs.d/<host>`` directory: every ``*.crt`` is
+    a trusted CA, ``client.cert``/``client.key`` (or any ``X.cert`` with ``X.key``) a
+    client certificate. Credentials, when not given here, come from the environment
+    (``OBD_REGISTRY_USERNAME``/``OBD_REGISTRY_PASSWORD``) and then the docker config.
+    """
+
+    plain_http: bool = False
+    insecure: bool = False
+    ca_file: str | None = None
+    cert_dir: str | None = None
+    username: str | None = None
+    password: str | None = None
+    docker_config: str | None = None
+    use_environment: bool = True
+    use_docker_config: bool = True
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_cli(
+        cls,
+        creds: str | None = None,
+        *,
+        ca_file: str | None = None,
+        cert_dir: str | None = None,
+        insecure: bool = False,
+        plain_http: bool = False,
+        docker_config: str | None = None,
+    ) -> HostOptions:
+        """Options from oras-style flags; ``creds`` is ``USER:PASSWORD``."""
+        username = password = None
+        if creds is not None:
+            username, sep, password = creds.partition(":")
+            if not sep or not username:
+                raise AuthError("--creds: expected USER:PASSWORD, found no ':' separator")
+        return cls(
+            plain_http=plain_http,
+            insecure=insecure,
+            ca_file=ca_file,
+            cert_dir=cert_dir,
+            username=username,
+            password=password,
+            docker_config=docker_config,
+        )
+
+    def with_retry(self, retry: RetryPolicy) -> HostOptions:
+        return replace(self, retry=retry)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+class RegistryHosts:
+    """Options per registry host, with a default for hosts not listed."""
+
+    def __init__(self, default: HostOptions | None = None,
+                 hosts: Mapping[str, HostOptions] | None = None) -> None:
+        self.default = default or HostOptions()
+        self._hosts = dict(hosts or {})
+
+    def set(self, host: str, options: HostOptions) -> None:
+        self._hosts[host] = options
+
+    def get(self, host: str) -> HostOptions:
+        return self._hosts.get(host, self.default)
