@@ -7,6 +7,7 @@ marshals maps, so re-serialised upstream manifests keep their exact bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -27,7 +28,7 @@ class Descriptor:
     media_type: str
     digest: str
     size: int
-    annotations: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     platform: Platform | None = None
     artifact_type: str = ""
     urls: tuple[str, ...] = ()

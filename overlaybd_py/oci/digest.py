@@ -41,7 +41,7 @@ def is_digest(value: object) -> bool:
     if not isinstance(value, str):
         return False
     match = _DIGEST_RE.match(value)
-    return bool(match) and len(match.group(2)) == _HEX_LENGTHS[match.group(1)]
+    return match is not None and len(match.group(2)) == _HEX_LENGTHS[match.group(1)]
 
 
 def check_digest(value: object, where: str) -> str:

@@ -8,6 +8,7 @@ upstream converter output byte for byte (spec §5.4).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -31,7 +32,7 @@ class Manifest:
     media_type: str = mt.OCI_MANIFEST
     artifact_type: str = ""
     subject: Descriptor | None = None
-    annotations: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class Index:
     media_type: str = mt.OCI_INDEX
     artifact_type: str = ""
     subject: Descriptor | None = None
-    annotations: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
