@@ -85,7 +85,7 @@ class AppendLayer:
         self.virtual_size = virtual_size
         self.parent_uuid = parent_uuid
         self.index = WritableIndex()
-        self._spool = tempfile.TemporaryFile(dir=spool_dir, prefix="obd-lsmt-")
+        self._spool = tempfile.TemporaryFile(dir=spool_dir, prefix="obd-lsmt-")  # noqa: SIM115
         self._fd = self._spool.fileno()
         header = HeaderTrailer(flags=RW_DATA_HEADER_FLAGS, virtual_size=virtual_size)
         os.pwrite(self._fd, header.pack(), 0)
