@@ -89,8 +89,9 @@ class Authenticator:
     that TLS settings apply to the token server too).
     """
 
-    def __init__(self, host: str, credentials: Credentials | None,
-                 fetch: Callable[..., requests.Response]) -> None:
+    def __init__(
+        self, host: str, credentials: Credentials | None, fetch: Callable[..., requests.Response]
+    ) -> None:
         self.host = host
         self.credentials = credentials
         self._fetch = fetch
@@ -184,8 +185,10 @@ class Authenticator:
         if creds is not None and creds.identity_token:
             form = dict(params)
             form.update(
-                grant_type="refresh_token", refresh_token=creds.identity_token,
-                client_id=OAUTH_CLIENT_ID, scope=" ".join(key),
+                grant_type="refresh_token",
+                refresh_token=creds.identity_token,
+                client_id=OAUTH_CLIENT_ID,
+                scope=" ".join(key),
             )
             response = self._fetch("POST", realm, data=form)
         else:

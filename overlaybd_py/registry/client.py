@@ -50,8 +50,9 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 class RegistryClient:
     """Client for one registry ``host`` (``name[:port]``) with its :class:`HostOptions`."""
 
-    def __init__(self, host: str, options: HostOptions | None = None,
-                 transport: Transport | None = None) -> None:
+    def __init__(
+        self, host: str, options: HostOptions | None = None, transport: Transport | None = None
+    ) -> None:
         self.host = host
         self.options = options or HostOptions()
         self.transport = transport or Transport(host, self.options)
@@ -77,20 +78,22 @@ class RegistryClient:
         """The blob's size from a HEAD, or None when the registry does not have it."""
         check_digest(digest, f"blob of {repository}")
         response = self.transport.request(
-            "HEAD", repo_path(repository, "blobs", digest), scopes=[pull_scope(repository)],
-            expect=(200, 404), what=f"blob {repository}@{digest}",
+            "HEAD",
+            repo_path(repository, "blobs", digest),
+            scopes=[pull_scope(repository)],
+            expect=(200, 404),
+            what=f"blob {repository}@{digest}",
         )
         if response.status_code == 404:
             return None
         length = response.headers.get("Content-Length")
         if length is None or not length.isdigit():
-            raise RegistryError(
-                f"HEAD {response.url}: expected a Content-Length, found {length!r}"
-            )
+            raise RegistryError(f"HEAD {response.url}: expected a Content-Length, found {length!r}")
         return int(length)
 
-    def iter_blob(self, repository: str, digest: str,
-                  chunk_size: int = STREAM_CHUNK) -> Iterator[bytes]:
+    def iter_blob(
+        self, repository: str, digest: str, chunk_size: int = STREAM_CHUNK
+    ) -> Iterator[bytes]:
         """Stream a blob, resuming with Range after a dropped connection; the digest is
         checked at the end (ChecksumError) so a consumer must not trust bytes before that."""
         hasher = new_hasher(check_digest(digest, f"blob of {repository}"))
@@ -110,8 +113,10 @@ class RegistryClient:
                     received += len(chunk)
                     yield chunk
                 break
-            except (requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ConnectionError) as error:
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ConnectionError,
+            ) as error:
                 failures += 1
                 if failures >= policy.attempts:
                     raise RegistryError(
@@ -173,16 +178,19 @@ class RegistryClient:
         policy = self.options.retry
         while len(out) < length:
             start, end = offset + len(out), offset + length - 1
-            response = self._get_blob(repository, digest, {"Range": f"bytes={start}-{end}"},
-                                      allow_past_end=True)
+            response = self._get_blob(
+                repository, digest, {"Range": f"bytes={start}-{end}"}, allow_past_end=True
+            )
             try:
                 if response.status_code == 416:
                     break
                 total = self._read_ranged_body(response, start, end, out)
                 if total is not None and offset + len(out) >= total:
                     break
-            except (requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ConnectionError) as error:
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ConnectionError,
+            ) as error:
                 failures += 1
                 if failures >= policy.attempts:
                     raise RegistryError(
@@ -194,8 +202,9 @@ class RegistryClient:
                 response.close()
         return bytes(out)
 
-    def _read_ranged_body(self, response: requests.Response, start: int, end: int,
-                          out: bytearray) -> int | None:
+    def _read_ranged_body(
+        self, response: requests.Response, start: int, end: int, out: bytearray
+    ) -> int | None:
         """Append the requested part of a 206/200 body to ``out``; return the blob size."""
         wanted = end - start + 1
         skip = 0
@@ -222,8 +231,9 @@ class RegistryClient:
                 break
         return total
 
-    def _get_blob(self, repository: str, digest: str, headers: dict[str, str],
-                  allow_past_end: bool = False) -> requests.Response:
+    def _get_blob(
+        self, repository: str, digest: str, headers: dict[str, str], allow_past_end: bool = False
+    ) -> requests.Response:
         """GET a blob, through a remembered redirect when there is one."""
         key = (repository, digest)
         expect = (200, 206, 416) if allow_past_end else (200, 206)
@@ -231,21 +241,25 @@ class RegistryClient:
         with self._redirect_lock:
             cached = self._redirects.get(key)
         if cached is not None:
-            response = self.transport.request("GET", cached, headers=headers, stream=True,
-                                              what=what)
+            response = self.transport.request(
+                "GET", cached, headers=headers, stream=True, what=what
+            )
             if response.status_code in expect:
                 return response
             response.close()
             if response.status_code not in STALE_REDIRECT_STATUSES:
-                raise RegistryError(
-                    f"{what}: GET {cached} answered HTTP {response.status_code}"
-                )
+                raise RegistryError(f"{what}: GET {cached} answered HTTP {response.status_code}")
             with self._redirect_lock:
                 self._redirects.pop(key, None)
         url = self.transport.url(repo_path(repository, "blobs", digest))
         response = self.transport.request(
-            "GET", url, scopes=[pull_scope(repository)], headers=headers, stream=True,
-            expect=expect, what=what,
+            "GET",
+            url,
+            scopes=[pull_scope(repository)],
+            headers=headers,
+            stream=True,
+            expect=expect,
+            what=what,
         )
         if response.url != url:
             with self._redirect_lock:
@@ -256,9 +270,15 @@ class RegistryClient:
 
     # Blobs: writing -------------------------------------------------------------------
 
-    def push_blob(self, repository: str, source: ByteSource | bytes | str | os.PathLike[str],
-                  digest: str | None = None, *, mount_from: Sequence[str] = (),
-                  chunk_size: int | None = None) -> BlobPush:
+    def push_blob(
+        self,
+        repository: str,
+        source: ByteSource | bytes | str | os.PathLike[str],
+        digest: str | None = None,
+        *,
+        mount_from: Sequence[str] = (),
+        chunk_size: int | None = None,
+    ) -> BlobPush:
         """Upload a blob unless present; try mounting from ``mount_from`` repositories first.
 
         ``source`` is bytes, a file path or any ByteSource (re-readable, so an upload
@@ -266,8 +286,9 @@ class RegistryClient:
         """
         from .upload import push_blob
 
-        return push_blob(self, repository, source, digest, mount_from=mount_from,
-                         chunk_size=chunk_size)
+        return push_blob(
+            self, repository, source, digest, mount_from=mount_from, chunk_size=chunk_size
+        )
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Cross-repository mount; True when the registry mounted it."""
@@ -277,20 +298,28 @@ class RegistryClient:
 
     def delete_blob(self, repository: str, digest: str) -> None:
         self.transport.request(
-            "DELETE", repo_path(repository, "blobs", digest),
-            scopes=[delete_scope(repository)], expect=(202,), what=f"delete blob {digest}",
+            "DELETE",
+            repo_path(repository, "blobs", digest),
+            scopes=[delete_scope(repository)],
+            expect=(202,),
+            what=f"delete blob {digest}",
         )
 
     # Manifests and tags ---------------------------------------------------------------
 
-    def get_manifest(self, repository: str, reference: str,
-                     accept: Sequence[str] = MANIFEST_ACCEPT) -> Manifest:
+    def get_manifest(
+        self, repository: str, reference: str, accept: Sequence[str] = MANIFEST_ACCEPT
+    ) -> Manifest:
         """Exact manifest bytes with media type and digest (checked when fetched by digest)."""
         what = f"manifest {repository}:{reference}"
         response = self.transport.request(
-            "GET", repo_path(repository, "manifests", reference),
-            scopes=[pull_scope(repository)], headers={"Accept": ", ".join(accept)},
-            stream=True, expect=(200,), what=what,
+            "GET",
+            repo_path(repository, "manifests", reference),
+            scopes=[pull_scope(repository)],
+            headers={"Accept": ", ".join(accept)},
+            stream=True,
+            expect=(200,),
+            what=what,
         )
         with response:
             data = _read_limited(response, MANIFEST_SIZE_LIMIT, what)
@@ -301,20 +330,28 @@ class RegistryClient:
         if is_digest(reference) and digest != reference:
             raise ChecksumError(f"{what}: expected that digest, found {digest} for the bytes")
         header = response.headers.get("Docker-Content-Digest")
-        if header and header.startswith("sha256:") and digest.startswith("sha256:") \
-                and header != digest:
+        if (
+            header
+            and header.startswith("sha256:")
+            and digest.startswith("sha256:")
+            and header != digest
+        ):
             raise ChecksumError(
                 f"{what}: Docker-Content-Digest says {header}, the bytes hash to {digest}"
             )
         return Manifest(data, media_type, digest)
 
-    def head_manifest(self, repository: str, reference: str,
-                      accept: Sequence[str] = MANIFEST_ACCEPT) -> dict[str, Any] | None:
+    def head_manifest(
+        self, repository: str, reference: str, accept: Sequence[str] = MANIFEST_ACCEPT
+    ) -> dict[str, Any] | None:
         """The descriptor (mediaType, digest, size) of a manifest, or None if absent."""
         response = self.transport.request(
-            "HEAD", repo_path(repository, "manifests", reference),
-            scopes=[pull_scope(repository)], headers={"Accept": ", ".join(accept)},
-            expect=(200, 404), what=f"manifest {repository}:{reference}",
+            "HEAD",
+            repo_path(repository, "manifests", reference),
+            scopes=[pull_scope(repository)],
+            headers={"Accept": ", ".join(accept)},
+            expect=(200, 404),
+            what=f"manifest {repository}:{reference}",
         )
         if response.status_code == 404:
             return None
@@ -325,8 +362,14 @@ class RegistryClient:
             return self.get_manifest(repository, reference, accept).descriptor()
         return {"mediaType": media_type, "digest": digest, "size": int(length)}
 
-    def put_manifest(self, repository: str, reference: str, data: bytes,
-                     media_type: str, headers: dict[str, str] | None = None) -> ManifestPush:
+    def put_manifest(
+        self,
+        repository: str,
+        reference: str,
+        data: bytes,
+        media_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> ManifestPush:
         """PUT the exact bytes under a tag or digest; return their digest and OCI-Subject."""
         digest = sha256_digest(data)
         what = f"manifest {repository}:{reference}"
@@ -334,8 +377,13 @@ class RegistryClient:
             raise ChecksumError(f"{what}: the bytes hash to {digest}, not to the reference")
         sent = {"Content-Type": media_type, **(headers or {})}
         response = self.transport.request(
-            "PUT", repo_path(repository, "manifests", reference), scopes=[push_scope(repository)],
-            headers=sent, data=data, expect=(200, 201), what=what,
+            "PUT",
+            repo_path(repository, "manifests", reference),
+            scopes=[push_scope(repository)],
+            headers=sent,
+            data=data,
+            expect=(200, 201),
+            what=what,
         )
         answered = response.headers.get("Docker-Content-Digest")
         if answered and answered != digest:
@@ -346,8 +394,10 @@ class RegistryClient:
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         self.transport.request(
-            "DELETE", repo_path(repository, "manifests", check_digest(digest, "delete")),
-            scopes=[delete_scope(repository)], expect=(202, 200),
+            "DELETE",
+            repo_path(repository, "manifests", check_digest(digest, "delete")),
+            scopes=[delete_scope(repository)],
+            expect=(202, 200),
             what=f"delete manifest {repository}@{digest}",
         )
 
@@ -359,8 +409,12 @@ class RegistryClient:
         while url:
             try:
                 response = self.transport.request(
-                    "GET", url, scopes=[pull_scope(repository)], params=params,
-                    expect=(200,), what=f"tags of {repository}",
+                    "GET",
+                    url,
+                    scopes=[pull_scope(repository)],
+                    params=params,
+                    expect=(200,),
+                    what=f"tags of {repository}",
                 )
             except NotFoundError:
                 return tags
@@ -371,22 +425,25 @@ class RegistryClient:
 
     # Referrers ------------------------------------------------------------------------
 
-    def referrers(self, repository: str, digest: str,
-                  artifact_type: str | None = None) -> list[dict[str, Any]]:
+    def referrers(
+        self, repository: str, digest: str, artifact_type: str | None = None
+    ) -> list[dict[str, Any]]:
         """Descriptors of the manifests whose ``subject`` is ``digest``."""
         from .referrers import list_referrers
 
         return list_referrers(self, repository, digest, artifact_type)
 
-    def attach_referrer(self, repository: str, data: bytes, media_type: str,
-                        reference: str | None = None) -> ManifestPush:
+    def attach_referrer(
+        self, repository: str, data: bytes, media_type: str, reference: str | None = None
+    ) -> ManifestPush:
         """Push a manifest that has a ``subject`` and make it discoverable."""
         from .referrers import attach_referrer
 
         return attach_referrer(self, repository, data, media_type, reference)
 
-    def detach_referrer(self, repository: str, subject: str, digest: str,
-                        delete: bool = True) -> None:
+    def detach_referrer(
+        self, repository: str, subject: str, digest: str, delete: bool = True
+    ) -> None:
         """Remove a referrer from the subject's tag-schema index (and delete it)."""
         from .referrers import detach_referrer
 

@@ -135,8 +135,11 @@ def helper_credentials(helper: str, server_url: str) -> Credentials | None:
     program = f"docker-credential-{helper}"
     try:
         result = subprocess.run(
-            [program, "get"], input=server_url.encode(), capture_output=True,
-            timeout=HELPER_TIMEOUT, check=False,
+            [program, "get"],
+            input=server_url.encode(),
+            capture_output=True,
+            timeout=HELPER_TIMEOUT,
+            check=False,
         )
     except FileNotFoundError:
         log.warning("credential helper %s is not on PATH; using anonymous access", program)

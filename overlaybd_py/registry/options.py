@@ -93,8 +93,9 @@ class HostOptions:
 class RegistryHosts:
     """Options per registry host, with a default for hosts not listed."""
 
-    def __init__(self, default: HostOptions | None = None,
-                 hosts: Mapping[str, HostOptions] | None = None) -> None:
+    def __init__(
+        self, default: HostOptions | None = None, hosts: Mapping[str, HostOptions] | None = None
+    ) -> None:
         self.default = default or HostOptions()
         self._hosts = dict(hosts or {})
 

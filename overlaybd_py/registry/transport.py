@@ -92,6 +92,14 @@ def _client_pairs(cert_dir: Path) -> list[tuple[Path, Path]]:
     return pairs[:1]
 
 
+class RegistryHTTPError(RegistryError):
+    """A registry answered with an unexpected HTTP status (``status`` holds it)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def describe_error(response: requests.Response) -> str:
     """The registry's error code and message from a failed response, on one line."""
     try:
@@ -116,7 +124,7 @@ def error_for(response: requests.Response, what: str) -> Exception:
         return NotFoundError(message)
     if response.status_code in (401, 403):
         return AuthError(message)
-    return RegistryError(message)
+    return RegistryHTTPError(message, response.status_code)
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -127,8 +135,9 @@ def _origin(url: str) -> tuple[str, str]:
 class Transport:
     """Authenticated, retrying HTTP access to one registry host."""
 
-    def __init__(self, host: str, options: HostOptions | None = None,
-                 credentials: Credentials | None = None) -> None:
+    def __init__(
+        self, host: str, options: HostOptions | None = None, credentials: Credentials | None = None
+    ) -> None:
         self.host = host
         self.options = options or HostOptions()
         self.scheme = "http" if self.options.plain_http else "https"
@@ -198,8 +207,7 @@ class Transport:
             except requests.RequestException as error:
                 if attempt == attempts:
                     raise RegistryError(
-                        f"{what}: {method} {url} failed after {attempt} attempt(s): "
-                        f"{_short(error)}"
+                        f"{what}: {method} {url} failed after {attempt} attempt(s): {_short(error)}"
                     ) from None
                 log.info("%s %s: %s; retry %d", method, url, _short(error), attempt)
                 time.sleep(policy.delay(attempt))
@@ -216,9 +224,16 @@ class Transport:
             return response
         raise AssertionError("unreachable")
 
-    def _authorized(self, method: str, url: str, scopes: Sequence[str],
-                    headers: Mapping[str, str] | None, params: Any, data: bytes | None,
-                    stream: bool) -> requests.Response:
+    def _authorized(
+        self,
+        method: str,
+        url: str,
+        scopes: Sequence[str],
+        headers: Mapping[str, str] | None,
+        params: Any,
+        data: bytes | None,
+        stream: bool,
+    ) -> requests.Response:
         """One request, answering one 401 from the registry with fresh credentials."""
         registry = _origin(self.base_url)
         for auth_round in range(2):
@@ -232,9 +247,16 @@ class Transport:
             self.auth.handle_unauthorized(response, scopes)
         raise AssertionError("unreachable")
 
-    def _follow(self, method: str, url: str, headers: Mapping[str, str] | None,
-                authorization: str | None, params: Any, data: bytes | None,
-                stream: bool) -> requests.Response:
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        authorization: str | None,
+        params: Any,
+        data: bytes | None,
+        stream: bool,
+    ) -> requests.Response:
         """Send, following redirects by hand so Authorization never leaves its origin."""
         session = self.session()
         origin = _origin(url)
@@ -245,8 +267,14 @@ class Transport:
             elif _origin(url) != origin:
                 sent.pop("Authorization", None)
             response = session.request(
-                method, url, headers=sent, params=params, data=data, stream=stream,
-                allow_redirects=False, timeout=self.options.timeout,
+                method,
+                url,
+                headers=sent,
+                params=params,
+                data=data,
+                stream=stream,
+                allow_redirects=False,
+                timeout=self.options.timeout,
             )
             location = response.headers.get("Location")
             if response.status_code not in REDIRECT_STATUSES or not location:

@@ -69,9 +69,15 @@ def source_digest(source: ByteSource, algorithm: str = "sha256") -> str:
     return f"{hasher.name}:{hasher.hexdigest()}"
 
 
-def push_blob(client: RegistryClient, repository: str,
-              source: ByteSource | bytes | str | os.PathLike[str], digest: str | None,
-              *, mount_from: Sequence[str] = (), chunk_size: int | None = None) -> BlobPush:
+def push_blob(
+    client: RegistryClient,
+    repository: str,
+    source: ByteSource | bytes | str | os.PathLike[str],
+    digest: str | None,
+    *,
+    mount_from: Sequence[str] = (),
+    chunk_size: int | None = None,
+) -> BlobPush:
     """Make ``digest`` present in ``repository``; see the module docstring."""
     chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
     with _opened(source) as data:
@@ -110,8 +116,7 @@ def push_blob(client: RegistryClient, repository: str,
         )
 
 
-def mount_blob(client: RegistryClient, repository: str, digest: str,
-               from_repository: str) -> bool:
+def mount_blob(client: RegistryClient, repository: str, digest: str, from_repository: str) -> bool:
     """Cross-repository mount; True when mounted (an offered upload session is dropped)."""
     location = _start(client, repository, (check_digest(digest, "mount"), from_repository))
     if location is not None:
@@ -120,8 +125,9 @@ def mount_blob(client: RegistryClient, repository: str, digest: str,
     return location is None
 
 
-def _start(client: RegistryClient, repository: str,
-           mount: tuple[str, str] | None = None) -> str | None:
+def _start(
+    client: RegistryClient, repository: str, mount: tuple[str, str] | None = None
+) -> str | None:
     """POST a new upload session (or a mount); its Location, or None when mounted."""
     scopes = [push_scope(repository)]
     params = None
@@ -129,8 +135,12 @@ def _start(client: RegistryClient, repository: str,
         params = {"mount": mount[0], "from": mount[1]}
         scopes.append(pull_scope(mount[1]))
     response = client.transport.request(
-        "POST", repo_path(repository, "blobs", "uploads") + "/", scopes=scopes, params=params,
-        expect=(201, 202), what=f"start upload to {repository}",
+        "POST",
+        repo_path(repository, "blobs", "uploads") + "/",
+        scopes=scopes,
+        params=params,
+        expect=(201, 202),
+        what=f"start upload to {repository}",
     )
     if response.status_code == 201:
         return None
@@ -146,8 +156,9 @@ def _location(response: requests.Response) -> str:
     return urljoin(response.url, location)
 
 
-def _patch_all(client: RegistryClient, repository: str, location: str, data: ByteSource,
-               chunk_size: int) -> str:
+def _patch_all(
+    client: RegistryClient, repository: str, location: str, data: ByteSource, chunk_size: int
+) -> str:
     """PATCH the source in chunks, resuming from the server's offset after failures."""
     policy = client.options.retry
     offset = 0
@@ -159,8 +170,13 @@ def _patch_all(client: RegistryClient, repository: str, location: str, data: Byt
         problem: str
         try:
             response = client.transport.request(
-                "PATCH", location, scopes=[push_scope(repository)], headers=headers,
-                data=body, retry=False, what=f"upload chunk {offset}-{end - 1}",
+                "PATCH",
+                location,
+                scopes=[push_scope(repository)],
+                headers=headers,
+                data=body,
+                retry=False,
+                what=f"upload chunk {offset}-{end - 1}",
             )
         except RegistryError as error:
             problem = str(error)
@@ -213,14 +229,18 @@ def _server_offset(response: requests.Response, fallback: int) -> int:
 def _resume_point(client: RegistryClient, repository: str, location: str) -> tuple[str, int]:
     """Ask the upload URL how much the server has; restart if the session is gone."""
     response = client.transport.request(
-        "GET", location, scopes=[push_scope(repository)], what="upload status",
+        "GET",
+        location,
+        scopes=[push_scope(repository)],
+        what="upload status",
     )
     if response.status_code in (200, 204):
         new_location = _location(response) if response.headers.get("Location") else location
         return new_location, _server_offset(response, fallback=0)
     if response.status_code in (400, 404):
-        raise _RestartUpload(f"upload status HTTP {response.status_code} "
-                             f"{describe_error(response)}")
+        raise _RestartUpload(
+            f"upload status HTTP {response.status_code} {describe_error(response)}"
+        )
     raise error_for(response, f"upload status of {repository}")
 
 
@@ -231,14 +251,18 @@ def _with_digest(location: str, digest: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _put(client: RegistryClient, repository: str, location: str, digest: str,
-         body: bytes) -> None:
+def _put(client: RegistryClient, repository: str, location: str, digest: str, body: bytes) -> None:
     """The final PUT; a digest the server computed differently is a hard error."""
     headers = {"Content-Type": OCTET_STREAM}
     try:
         response = client.transport.request(
-            "PUT", _with_digest(location, digest), scopes=[push_scope(repository)],
-            headers=headers, data=body, retry=False, what=f"finish upload of {digest}",
+            "PUT",
+            _with_digest(location, digest),
+            scopes=[push_scope(repository)],
+            headers=headers,
+            data=body,
+            retry=False,
+            what=f"finish upload of {digest}",
         )
     except RegistryError as error:
         if client.blob_size(repository, digest) is not None:

@@ -32,8 +32,14 @@ class KeyPair:
     key_path: Path
 
 
-def _write_pair(cert: x509.Certificate, key: rsa.RSAPrivateKey, directory: Path, stem: str,
-                cert_suffix: str = ".crt", key_suffix: str = ".key") -> KeyPair:
+def _write_pair(
+    cert: x509.Certificate,
+    key: rsa.RSAPrivateKey,
+    directory: Path,
+    stem: str,
+    cert_suffix: str = ".crt",
+    key_suffix: str = ".key",
+) -> KeyPair:
     cert_path = directory / f"{stem}{cert_suffix}"
     key_path = directory / f"{stem}{key_suffix}"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -47,7 +53,9 @@ def _write_pair(cert: x509.Certificate, key: rsa.RSAPrivateKey, directory: Path,
     return KeyPair(cert, key, cert_path, key_path)
 
 
-def _builder(subject: str, issuer: x509.Name, public_key: rsa.RSAPublicKey) -> x509.CertificateBuilder:
+def _builder(
+    subject: str, issuer: x509.Name, public_key: rsa.RSAPublicKey
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
@@ -69,9 +77,15 @@ def make_ca(directory: Path, name: str = "overlaybd-py test CA") -> KeyPair:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -80,9 +94,16 @@ def make_ca(directory: Path, name: str = "overlaybd-py test CA") -> KeyPair:
     return _write_pair(cert, key, directory, "ca")
 
 
-def make_leaf(ca: KeyPair, directory: Path, stem: str, *, server: bool,
-              hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
-              cert_suffix: str = ".crt", key_suffix: str = ".key") -> KeyPair:
+def make_leaf(
+    ca: KeyPair,
+    directory: Path,
+    stem: str,
+    *,
+    server: bool,
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    cert_suffix: str = ".crt",
+    key_suffix: str = ".key",
+) -> KeyPair:
     """A server (with IP/DNS names) or client certificate signed by ``ca``."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     builder = _builder(stem, ca.cert.subject, key.public_key())

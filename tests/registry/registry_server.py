@@ -129,7 +129,9 @@ class RegistryServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [REGISTRY_BINARY, "serve", str(config_path)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
@@ -218,8 +220,13 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def start_plain_registry(workdir: Path, *, redirect_base: str | None = None,
-                         auth: dict[str, object] | None = None, port: int = 0) -> RegistryServer:
+def start_plain_registry(
+    workdir: Path,
+    *,
+    redirect_base: str | None = None,
+    auth: dict[str, object] | None = None,
+    port: int = 0,
+) -> RegistryServer:
     """A plain-HTTP registry, optionally redirecting blob reads to ``redirect_base``."""
     middleware = None
     if redirect_base:
@@ -227,8 +234,9 @@ def start_plain_registry(workdir: Path, *, redirect_base: str | None = None,
     return RegistryServer(workdir, auth=auth, middleware=middleware, port=port).start()
 
 
-def start_basic_auth_registry(workdir: Path, *, redirect_base: str | None = None,
-                              users: dict[str, str] | None = None) -> RegistryServer:
+def start_basic_auth_registry(
+    workdir: Path, *, redirect_base: str | None = None, users: dict[str, str] | None = None
+) -> RegistryServer:
     """A plain-HTTP registry that requires htpasswd basic auth (TEST_USER/TEST_PASSWORD)."""
     users = users or {TEST_USER: TEST_PASSWORD}
     workdir.mkdir(parents=True, exist_ok=True)
@@ -261,8 +269,9 @@ def make_tls_material(directory: Path) -> TlsMaterial:
     return TlsMaterial(ca, server, client, cert_dir)
 
 
-def start_tls_registry(workdir: Path, material: TlsMaterial, *,
-                       require_client_cert: bool = False) -> RegistryServer:
+def start_tls_registry(
+    workdir: Path, material: TlsMaterial, *, require_client_cert: bool = False
+) -> RegistryServer:
     """An HTTPS registry with a certificate from the test CA (for 127.0.0.1 and localhost)."""
     tls: dict[str, object] = {
         "certificate": str(material.server.cert_path),
@@ -274,20 +283,24 @@ def start_tls_registry(workdir: Path, material: TlsMaterial, *,
     return server.start()
 
 
-def start_token_registry(workdir: Path, *, users: dict[str, str] | None = None,
-                         allow_anonymous: bool = False) -> RegistryServer:
+def start_token_registry(
+    workdir: Path, *, users: dict[str, str] | None = None, allow_anonymous: bool = False
+) -> RegistryServer:
     """A registry with ``auth: token`` and a token server that signs JWTs it trusts."""
     users = users or {TEST_USER: TEST_PASSWORD}
     workdir.mkdir(parents=True, exist_ok=True)
     signer = make_ca(workdir, "obd-test token signer")
-    tokens = TokenServer(signer, users, service=TOKEN_SERVICE, issuer=TOKEN_ISSUER,
-                         allow_anonymous=allow_anonymous).start()
+    bundle = workdir / "token-bundle.crt"
+    bundle.write_bytes(signer.cert_path.read_bytes())
+    tokens = TokenServer(
+        signer, users, service=TOKEN_SERVICE, issuer=TOKEN_ISSUER, allow_anonymous=allow_anonymous
+    ).start()
     auth = {
         "token": {
             "realm": tokens.realm,
             "service": TOKEN_SERVICE,
             "issuer": TOKEN_ISSUER,
-            "rootcertbundle": str(signer.cert_path),
+            "rootcertbundle": str(bundle),
         }
     }
     server = RegistryServer(workdir, auth=auth, token_server=tokens)
@@ -297,6 +310,24 @@ def start_token_registry(workdir: Path, *, users: dict[str, str] | None = None,
     except BaseException:
         tokens.stop()
         raise
+
+
+def rotate_token_key(server: RegistryServer) -> None:
+    """Trust only a new signing key and restart: every token issued so far turns invalid.
+
+    This is how a test gets a bearer token that the client still holds as fresh but
+    the registry refuses (as after server-side expiry), without waiting for the 60 s
+    leeway distribution allows on ``exp``.
+    """
+    tokens = server.token_server
+    assert tokens is not None and server.auth is not None
+    directory = server.workdir / f"signer-{free_port()}"
+    directory.mkdir()
+    signer = make_ca(directory, "obd-test rotated signer")
+    bundle = server.auth["token"]["rootcertbundle"]  # type: ignore[index]
+    Path(bundle).write_bytes(signer.cert_path.read_bytes())
+    tokens.signer = signer
+    server.restart()
 
 
 @contextlib.contextmanager

@@ -26,8 +26,15 @@ EXPIRED_AGE = 3600
 class TokenServer:
     """Issue JWTs for ``service`` signed by ``signer``; bound to 127.0.0.1 only."""
 
-    def __init__(self, signer: KeyPair, users: dict[str, str], *, service: str, issuer: str,
-                 allow_anonymous: bool = False) -> None:
+    def __init__(
+        self,
+        signer: KeyPair,
+        users: dict[str, str],
+        *,
+        service: str,
+        issuer: str,
+        allow_anonymous: bool = False,
+    ) -> None:
         self.signer = signer
         self.users = users
         self.service = service
@@ -59,7 +66,7 @@ class TokenServer:
         with self._lock:
             self.expired_tokens_to_issue = count
 
-    def _user(self, header: str | None) -> str | None | bool:
+    def _user(self, header: str | None) -> str | bool | None:
         """The user name, None for anonymous, False for wrong credentials."""
         if not header:
             return None
@@ -114,8 +121,11 @@ class TokenServer:
                 user = server._user(self.headers.get("Authorization"))
                 with server._lock:
                     server.requests.append(
-                        {"user": user, "scope": query.get("scope", []),
-                         "service": query.get("service", [""])[0]}
+                        {
+                            "user": user,
+                            "scope": query.get("scope", []),
+                            "service": query.get("service", [""])[0],
+                        }
                     )
                 if url.path != "/token":
                     self._reply(404, {"details": "no such endpoint"})
@@ -123,8 +133,9 @@ class TokenServer:
                     self._reply(401, {"details": "incorrect username or password"})
                 else:
                     token, expires_in = server._token(user or None, query.get("scope", []))
-                    self._reply(200, {"token": token, "access_token": token,
-                                      "expires_in": expires_in})
+                    self._reply(
+                        200, {"token": token, "access_token": token, "expires_in": expires_in}
+                    )
 
             def _reply(self, status: int, body: dict[str, object]) -> None:
                 data = json.dumps(body).encode()
