@@ -59,6 +59,10 @@ class ImageSource(Protocol):
         """Release files, temporary directories or connections."""
         ...
 
+    def __enter__(self) -> ImageSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 @runtime_checkable
 class ImageTarget(Protocol):

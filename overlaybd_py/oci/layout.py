@@ -163,7 +163,10 @@ class OCILayout:
             raise NotFoundError(f"{self.name}: no manifest or index with digest {digest}")
         size = self.storage.size(relpath)
         probe = Descriptor(mt.OCI_MANIFEST, digest, size)
-        media_type = sniff_media_type(gojson.load_object(self.fetch(probe), f"blob {digest}"))
+        try:
+            media_type = sniff_media_type(gojson.load_object(self.fetch(probe), f"blob {digest}"))
+        except ImageError:
+            media_type = "a blob that is not a JSON object"
         if not (mt.is_manifest(media_type) or mt.is_index(media_type)):
             raise ImageError(
                 f"{self.name}@{digest}: expected a manifest or index, found {media_type!r}"
