@@ -7,6 +7,10 @@ it once both inversions are undone around the call.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
+from functools import partial
+
 import crc32c as _crc32c
 
 BLOCK_SEED = 100007
@@ -23,3 +27,13 @@ def crc32c_raw(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
 def block_crc(compressed: bytes | bytearray | memoryview) -> int:
     """The CRC stored after each compressed block."""
     return _crc32c.crc32c(compressed, BLOCK_SEED ^ _INVERT) ^ _INVERT
+
+
+_inverted_block_crc = partial(_crc32c.crc32c, value=BLOCK_SEED ^ _INVERT)
+
+
+def block_crcs(blocks: Sequence[bytes | memoryview]) -> list[bytes]:
+    """The 4-byte little-endian CRC of each block; a batch costs far less than one call each."""
+    raw = [c ^ _INVERT for c in map(_inverted_block_crc, blocks)]
+    packed = struct.pack(f"<{len(raw)}I", *raw)
+    return [packed[i : i + 4] for i in range(0, len(packed), 4)]

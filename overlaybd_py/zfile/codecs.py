@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import lz4.block
 import zstandard
@@ -19,21 +20,20 @@ from .records import ALGO_LZ4, ALGO_ZSTD
 ZSTD_LEVEL = 3
 """Upstream always compresses zstd blocks at level 3, whatever the header says."""
 
-Compress = Callable[[bytes], bytes]
+Compress = Callable[[bytes | memoryview], bytes]
 Decompress = Callable[[bytes | memoryview, int], bytes]
 
 _local = threading.local()
 
 
-def _lz4_compress(data: bytes) -> bytes:
-    return lz4.block.compress(data, mode="default", store_size=False)
+_lz4_compress: Compress = partial(lz4.block.compress, mode="default", store_size=False)
 
 
 def _lz4_decompress(data: bytes | memoryview, capacity: int) -> bytes:
     return lz4.block.decompress(data, uncompressed_size=capacity)
 
 
-def _zstd_compress(data: bytes) -> bytes:
+def _zstd_compress(data: bytes | memoryview) -> bytes:
     compressor = getattr(_local, "zstd_c", None)
     if compressor is None:
         compressor = _local.zstd_c = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
@@ -45,6 +45,19 @@ def _zstd_decompress(data: bytes | memoryview, capacity: int) -> bytes:
     if decompressor is None:
         decompressor = _local.zstd_d = zstandard.ZstdDecompressor()
     return decompressor.decompress(data, max_output_size=capacity)
+
+
+def zstd_compress_parallel(blocks: list[memoryview], threads: int) -> list[bytes]:
+    """Compress each block as its own frame on ``threads`` native threads.
+
+    python-zstandard runs the whole batch in C without the GIL; every frame is
+    the one a single-threaded ``compress`` of that block gives.
+    """
+    compressor = getattr(_local, "zstd_c", None)
+    if compressor is None:
+        compressor = _local.zstd_c = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    result = compressor.multi_compress_to_buffer([bytes(b) for b in blocks], threads=threads)
+    return [result[i].tobytes() for i in range(len(blocks))]
 
 
 _CODECS: dict[int, tuple[Compress, Decompress, type[Exception]]] = {

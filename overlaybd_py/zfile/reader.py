@@ -5,12 +5,13 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
-from itertools import accumulate
+from functools import partial
+from itertools import accumulate, pairwise
 
 from ..errors import ChecksumError, FormatError
 from ..io import ByteSource, read_exact, source_name
 from . import codecs, records
-from .checksum import block_crc, crc32c_raw
+from .checksum import block_crc, block_crcs, crc32c_raw
 from .records import RECORD_SIZE, ZFileRecord
 
 CRC_SIZE = 4
@@ -52,7 +53,8 @@ class ZFileReader:
         self.check_crc = check_crc and self.info.verify
         self._crc_size = CRC_SIZE if self.info.verify else 0
         self._offsets = self._load_jump_table()
-        self._decompress, self._codec_error = codecs.decompressor(self.info.algorithm)
+        decompress, self._codec_error = codecs.decompressor(self.info.algorithm)
+        self._decompress_block = partial(decompress, capacity=self.block_size)
         self._cache: dict[int, bytes] = {}
 
     # -- opening -------------------------------------------------------------
@@ -156,59 +158,80 @@ class ZFileReader:
             return b""
         bs = self.block_size
         first, last = offset // bs, (end - 1) // bs
+        base = first * bs
         if first == last:
             block = self._cache.get(first) or self._fetch(first, last)[0]
-            base = first * bs
             return block[offset - base : end - base]
-        blocks = self._fetch(first, last)
-        data = b"".join(blocks)
-        base = first * bs
-        return data[offset - base : end - base]
+        return b"".join(self._fetch(first, last))[offset - base : end - base]
 
     def block(self, k: int) -> bytes:
         """Decompressed bytes of block ``k``."""
         return self._cache.get(k) or self._fetch(k, k)[0]
 
     def _fetch(self, first: int, last: int) -> list[bytes]:
-        offsets = self._offsets
-        start = offsets[first]
-        raw = memoryview(read_exact(self.source, start, offsets[last + 1] - start, "ZFile blocks"))
-        out = []
-        for k in range(first, last + 1):
-            a, b = offsets[k] - start, offsets[k + 1] - start
-            out.append(self.decode_block(k, raw[a:b]))
+        start, stop = self._offsets[first], self._offsets[last + 1]
+        blocks = self.decode_blocks(
+            first, last, read_exact(self.source, start, stop - start, "ZFile blocks")
+        )
         if len(self._cache) >= _CACHED_BLOCKS:
             self._cache.clear()
-        self._cache[last] = out[-1]
-        return out
+        self._cache[last] = blocks[-1]
+        return blocks
 
-    def decode_block(self, k: int, stored: bytes | memoryview) -> bytes:
-        """Check and decompress block ``k`` from its stored bytes (compressed data + CRC)."""
-        payload = stored
+    def decode_blocks(self, first: int, last: int, stored: bytes | memoryview) -> list[bytes]:
+        """Check and decompress blocks ``first..last`` from their stored bytes, read in one run.
+
+        The per-block work runs through ``map`` over the codec and CRC functions, so a
+        long run costs little more than the codec itself.
+        """
+        offsets = self._offsets
+        start = offsets[first]
+        view = memoryview(stored)
+        bounds = offsets[first : last + 2]
+        parts = [view[a - start : b - start] for a, b in pairwise(bounds)]
+        payloads = parts
         if self._crc_size:
-            payload = stored[: -self._crc_size]
-            if self.check_crc:
-                expected = int.from_bytes(stored[-self._crc_size :], "little")
-                computed = block_crc(payload)
-                if computed != expected:
-                    raise ChecksumError(
-                        f"{self.name}: block {k} at offset {self._offsets[k]} CRC expected "
-                        f"{expected:#010x}, computed {computed:#010x}"
-                    )
-        capacity = min(self.block_size, self.info.original_file_size - k * self.block_size)
+            payloads = [p[:-CRC_SIZE] for p in parts]
+            if self.check_crc and b"".join(block_crcs(payloads)) != b"".join(
+                p[-CRC_SIZE:] for p in parts
+            ):
+                self._raise_first_bad_crc(first, parts)
         try:
-            data = self._decompress(payload, self.block_size)
-        except self._codec_error as exc:
-            raise FormatError(
-                f"{self.name}: block {k} at offset {self._offsets[k]} does not decompress as "
-                f"{self.info.algorithm_name}: {exc}"
-            ) from None
-        if len(data) != capacity:
-            raise FormatError(
-                f"{self.name}: block {k} at offset {self._offsets[k]} decompressed to "
-                f"{len(data)} bytes, expected {capacity}"
-            )
-        return data
+            blocks = list(map(self._decompress_block, payloads))
+        except self._codec_error:
+            self._raise_first_undecodable(first, payloads)
+        bs = self.block_size
+        tail = self.info.original_file_size - last * bs
+        if len(blocks[-1]) != min(bs, tail) or any(len(b) != bs for b in blocks[:-1]):
+            for k, block in enumerate(blocks, first):
+                expected = min(bs, self.info.original_file_size - k * bs)
+                if len(block) != expected:
+                    raise FormatError(
+                        f"{self.name}: block {k} at offset {offsets[k]} decompressed to "
+                        f"{len(block)} bytes, expected {expected}"
+                    )
+        return blocks
+
+    def _raise_first_bad_crc(self, first: int, parts: list[memoryview]) -> None:
+        for k, part in enumerate(parts, first):
+            expected = int.from_bytes(part[-CRC_SIZE:], "little")
+            computed = block_crc(part[:-CRC_SIZE])
+            if computed != expected:
+                raise ChecksumError(
+                    f"{self.name}: block {k} at offset {self._offsets[k]} CRC expected "
+                    f"{expected:#010x}, computed {computed:#010x}"
+                )
+
+    def _raise_first_undecodable(self, first: int, payloads: list[memoryview]) -> None:
+        for k, payload in enumerate(payloads, first):
+            try:
+                self._decompress_block(payload)
+            except self._codec_error as exc:
+                raise FormatError(
+                    f"{self.name}: block {k} at offset {self._offsets[k]} does not decompress "
+                    f"as {self.info.algorithm_name}: {exc}"
+                ) from None
+        raise AssertionError("a block failed to decompress, then decompressed")
 
     def verify(self, chunk: int = 8 << 20) -> list[BlockProblem]:
         """Check every block CRC without decompressing; returns the blocks that fail."""
