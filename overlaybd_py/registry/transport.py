@@ -220,6 +220,8 @@ class Transport:
             if expect is not None and response.status_code not in set(expect):
                 failure = error_for(response, what)
                 response.close()
+                if attempt > 1:
+                    failure.args = (f"{failure.args[0]} (after {attempt} attempts)",)
                 raise failure
             return response
         raise AssertionError("unreachable")
@@ -275,6 +277,8 @@ class Transport:
                 stream=stream,
                 allow_redirects=False,
                 timeout=self.options.timeout,
+                # Per request: a session-level False loses to $REQUESTS_CA_BUNDLE.
+                verify=not self.options.insecure,
             )
             location = response.headers.get("Location")
             if response.status_code not in REDIRECT_STATUSES or not location:

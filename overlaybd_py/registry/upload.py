@@ -232,16 +232,13 @@ def _resume_point(client: RegistryClient, repository: str, location: str) -> tup
         "GET",
         location,
         scopes=[push_scope(repository)],
-        what="upload status",
+        expect=(200, 204, 400, 404),
+        what=f"upload status of {repository}",
     )
     if response.status_code in (200, 204):
         new_location = _location(response) if response.headers.get("Location") else location
         return new_location, _server_offset(response, fallback=0)
-    if response.status_code in (400, 404):
-        raise _RestartUpload(
-            f"upload status HTTP {response.status_code} {describe_error(response)}"
-        )
-    raise error_for(response, f"upload status of {repository}")
+    raise _RestartUpload(f"upload status HTTP {response.status_code} {describe_error(response)}")
 
 
 def _with_digest(location: str, digest: str) -> str:

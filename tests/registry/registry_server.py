@@ -67,6 +67,7 @@ class RegistryServer:
     tls: dict[str, object] | None = None
     middleware: dict[str, object] | None = None
     ca_file: Path | None = None
+    client_cert: tuple[Path, Path] | None = None
     username: str | None = None
     password: str | None = None
     token_server: TokenServer | None = None
@@ -142,6 +143,8 @@ class RegistryServer:
 
     def _wait_ready(self) -> None:
         context = ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else None
+        if context is not None and self.client_cert is not None:
+            context.load_cert_chain(*map(str, self.client_cert))
         deadline = time.monotonic() + READY_TIMEOUT
         last = "no answer"
         while time.monotonic() < deadline:
@@ -280,6 +283,8 @@ def start_tls_registry(
     if require_client_cert:
         tls["clientcas"] = [str(material.ca.cert_path)]
     server = RegistryServer(workdir, tls=tls, ca_file=material.ca.cert_path)
+    if require_client_cert:
+        server.client_cert = (material.client.cert_path, material.client.key_path)
     return server.start()
 
 
