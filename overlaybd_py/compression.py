@@ -61,6 +61,7 @@ class _GzipReader(io.RawIOBase):
         self._pending = b""
         self._consumed = 0
         self._eof = False
+        self._in_member = False
 
     def readable(self) -> bool:
         return True
@@ -77,28 +78,37 @@ class _GzipReader(io.RawIOBase):
     def _fill(self, want: int) -> None:
         data = self._inflater.unconsumed_tail or self._raw.read(_CHUNK)
         if not data:
-            if not self._inflater.eof:
+            if self._in_member:
                 raise FormatError(
                     f"{self._name}: gzip stream ends early after {self._consumed} compressed bytes"
                 )
             self._eof = True
             return
-        self._consumed += len(data)
-        try:
-            self._pending = self._inflater.decompress(data, max(want, _CHUNK))
-        except zlib.error as exc:
-            raise FormatError(
-                f"{self._name}: corrupt gzip data near compressed byte {self._consumed}: {exc}"
-            ) from None
-        if self._inflater.eof:
-            rest = self._inflater.unused_data
-            self._inflater = zlib.decompressobj(wbits=31)
-            if rest.lstrip(b"\0"):
-                self._restart_with(rest)
+        if not self._inflater.unconsumed_tail:
+            self._consumed += len(data)
+        self._pending = self._inflate(data, max(want, _CHUNK))
 
-    def _restart_with(self, rest: bytes) -> None:
-        more = self._inflater.decompress(rest, _CHUNK)
-        self._pending += more
+    def _inflate(self, data: bytes, limit: int) -> bytes:
+        """Decompress ``data``, moving on to the next member whenever one ends."""
+        out = []
+        while True:
+            if not self._in_member:
+                # Zero padding after the last member is accepted, as gzip -d does.
+                data = data.lstrip(b"\0")
+                if not data:
+                    return b"".join(out)
+                self._in_member = True
+            try:
+                out.append(self._inflater.decompress(data, limit))
+            except zlib.error as exc:
+                raise FormatError(
+                    f"{self._name}: corrupt gzip data near compressed byte {self._consumed}: {exc}"
+                ) from None
+            if not self._inflater.eof:
+                return b"".join(out)
+            data = self._inflater.unused_data
+            self._inflater = zlib.decompressobj(wbits=31)
+            self._in_member = False
 
 
 def open_stream(stream: BinaryIO, name: str = "<layer>") -> BinaryIO:
