@@ -31,9 +31,12 @@ MAX_JSON_BLOB = 16 << 20
 class VerifyingReader(io.RawIOBase):
     """A read-only stream over ``raw`` that checks the bytes against a descriptor."""
 
-    def __init__(self, raw: BinaryIO, descriptor: Descriptor, where: str) -> None:
+    def __init__(
+        self, raw: BinaryIO, descriptor: Descriptor, where: str, check_size: bool = True
+    ) -> None:
         self._raw = raw
         self._descriptor = descriptor
+        self._check_size = check_size
         self._where = where
         self._hasher = new_hasher(descriptor.digest)
         self._count = 0
@@ -49,7 +52,7 @@ class VerifyingReader(io.RawIOBase):
             self._finish()
             return 0
         self._count += len(data)
-        if self._count > self._descriptor.size:
+        if self._check_size and self._count > self._descriptor.size:
             raise ChecksumError(
                 f"{self._where}: expected {self._descriptor.size} bytes for "
                 f"{self._descriptor.digest}, found more"
@@ -61,7 +64,7 @@ class VerifyingReader(io.RawIOBase):
     def _finish(self) -> None:
         if self._verified:
             return
-        if self._count != self._descriptor.size:
+        if self._check_size and self._count != self._descriptor.size:
             raise ChecksumError(
                 f"{self._where}: expected {self._descriptor.size} bytes for "
                 f"{self._descriptor.digest}, found {self._count}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -200,3 +201,24 @@ def test_registry_transport_is_pluggable(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="named by a tag, not a digest"):
         open_target(f"oci:{tmp_path}@sha256:{'a' * 64}")
     assert snapshot(tmp_path) == {}
+
+
+def test_open_layer_checks_diff_id(tmp_path: Path) -> None:
+    from overlaybd_py.oci.layers import open_layer
+
+    with open_source(f"oci:{HELLO}:amd64") as source:
+        (image,) = source.resolve()
+        with open_layer(source, image, 0) as stream:
+            data = stream.read()
+    assert data == gzip.decompress(blob_path(HELLO, AMD64_LAYER).read_bytes())
+
+    # A config whose diff ID does not match the layer content.
+    archive = tmp_path / "save.tar"
+    build_docker_save(archive, gzip_layers=True)
+    with open_source(f"docker-archive:{archive}") as source:
+        (image,) = source.resolve()
+        wrong = image.config.copy()
+        wrong["rootfs"] = {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]}
+        broken = dataclasses.replace(image, config=wrong)
+        with pytest.raises(ChecksumError, match="uncompressed: expected digest sha256:1111"):
+            open_layer(source, broken, 0).read()
