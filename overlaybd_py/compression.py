@@ -90,7 +90,7 @@ class _GzipReader(io.RawIOBase):
 
     def _inflate(self, data: bytes, limit: int) -> bytes:
         """Decompress ``data``, moving on to the next member whenever one ends."""
-        out = []
+        out: list[bytes] = []
         while True:
             if not self._in_member:
                 # Zero padding after the last member is accepted, as gzip -d does.
