@@ -38,6 +38,10 @@ class Descriptor:
         if not isinstance(self.annotations, MappingProxyType):
             object.__setattr__(self, "annotations", MappingProxyType(dict(self.annotations)))
 
+    def __hash__(self) -> int:
+        # Annotations are a read-only mapping (unhashable); equal descriptors share these.
+        return hash((self.media_type, self.digest, self.size))
+
     @classmethod
     def for_bytes(cls, media_type: str, data: bytes, **extra: Any) -> Descriptor:
         """The descriptor of an in-memory blob."""

@@ -250,3 +250,15 @@ def test_referrers_are_stored_and_found(tmp_path: Path) -> None:
     assert layout.referrers(CONVERTED_MANIFEST) == []
     # The untagged referrer entry never counts as "the image" of the layout.
     assert layout.resolve("v1").digest == image.descriptor.digest
+
+
+def test_existing_empty_directory_becomes_a_layout(tmp_path: Path) -> None:
+    target_dir = tmp_path / "empty"
+    target_dir.mkdir()
+    source = OCILayout.open_dir(HELLO)
+    image = source.images("amd64")[0]
+    with LayoutWriter(target_dir) as writer:
+        copy_image(image, source, writer, "t")
+    assert OCILayout.open_dir(target_dir).resolve().digest == AMD64_MANIFEST
+    annotated = image.descriptor.with_annotations({"a": "b"})
+    assert len({image.descriptor, annotated, image.descriptor.with_annotations(None)}) == 2
