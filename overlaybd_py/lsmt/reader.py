@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+from array import array
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -197,16 +198,30 @@ def open_layer(source: ByteSource, name: str | None = None) -> LayerFile:
 def _drop_invalid(raw: IndexColumns) -> tuple[list[int] | None, IndexColumns]:
     """Remove invalid (padding) and empty entries; also return the kept entries' positions.
 
-    An empty entry maps nothing, so dropping it cannot change what the layer reads as.
+    Positions are ``None`` when every kept entry sits at its own on-disk position (the usual
+    case: padding only at the end). An empty entry maps nothing, so dropping it is safe.
     """
-    if INVALID_OFFSET not in raw.offsets and 0 not in raw.lengths:
-        return None, raw
-    keep = [o != INVALID_OFFSET and n != 0 for o, n in zip(raw.offsets, raw.lengths, strict=True)]
+    n = len(raw)
+    first_invalid = raw.offsets.index(INVALID_OFFSET) if INVALID_OFFSET in raw.offsets else n
+    if (
+        raw.offsets.count(INVALID_OFFSET) == n - first_invalid
+        and 0 not in raw.lengths[:first_invalid]
+    ):
+        if first_invalid == n:
+            return None, raw
+        return None, IndexColumns(
+            offsets=raw.offsets[:first_invalid],
+            lengths=raw.lengths[:first_invalid],
+            moffsets=raw.moffsets[:first_invalid],
+            zeroed=raw.zeroed[:first_invalid],
+            tags=raw.tags[:first_invalid],
+        )
+    keep = [o != INVALID_OFFSET and k != 0 for o, k in zip(raw.offsets, raw.lengths, strict=True)]
     positions = list(itertools.compress(range(len(keep)), keep))
     index = IndexColumns(
-        offsets=list(itertools.compress(raw.offsets, keep)),
-        lengths=list(itertools.compress(raw.lengths, keep)),
-        moffsets=list(itertools.compress(raw.moffsets, keep)),
+        offsets=array("Q", itertools.compress(raw.offsets, keep)),
+        lengths=array("Q", itertools.compress(raw.lengths, keep)),
+        moffsets=array("Q", itertools.compress(raw.moffsets, keep)),
         zeroed=bytes(itertools.compress(raw.zeroed, keep)),
         tags=bytes(itertools.compress(raw.tags, keep)),
     )
@@ -222,8 +237,8 @@ def _entry_text(index: IndexColumns, i: int, positions: list[int] | None) -> str
 
 def _check_order(name: str, index: IndexColumns, positions: list[int] | None) -> None:
     """§2.6: sorted by offset and non-overlapping."""
-    offsets, lengths = index.offsets, index.lengths
-    ends = list(map(operator.add, offsets, lengths))
+    offsets = index.offsets
+    ends = index.ends()
     if all(map(operator.le, ends[:-1], offsets[1:])):
         return
     for i in range(len(ends) - 1):

@@ -224,11 +224,11 @@ def encode_index(mappings: list[Mapping], pad_to: int = 1) -> bytes:
 
 @dataclass
 class IndexColumns:
-    """A decoded index held column-wise (one list per field) so large indexes stay cheap."""
+    """A decoded index held column-wise (one array per field) so large indexes stay cheap."""
 
-    offsets: list[int]
-    lengths: list[int]
-    moffsets: list[int]
+    offsets: array[int]
+    lengths: array[int]
+    moffsets: array[int]
     zeroed: bytes
     """One byte per entry, 0 or 1."""
     tags: bytes
@@ -251,27 +251,56 @@ class IndexColumns:
     def from_mappings(cls, mappings: Iterable[Mapping]) -> IndexColumns:
         items = list(mappings)
         return cls(
-            offsets=[m.offset for m in items],
-            lengths=[m.length for m in items],
-            moffsets=[m.moffset for m in items],
+            offsets=array("Q", [m.offset for m in items]),
+            lengths=array("Q", [m.length for m in items]),
+            moffsets=array("Q", [m.moffset for m in items]),
             zeroed=bytes(1 if m.zeroed else 0 for m in items),
             tags=bytes(m.tag for m in items),
         )
 
+    def ends(self) -> array[int]:
+        """``offset + length`` of every entry (no lane can carry: 50 + 14 bits < 64)."""
+        return column_from_lanes(lanes(self.offsets) + lanes(self.lengths), len(self))
+
+
+# Bulk decoding works on "lanes": a column of u64 values read as one little-endian big
+# integer. Masks and shifts on that integer act on every lane at once in C, as long as
+# no lane overflows into its neighbour (each field is narrower than 64 bits).
+
+
+def lanes(column: array[int]) -> int:
+    """A u64 column as one big integer, lane ``i`` at bits ``64 i .. 64 i + 63``."""
+    if sys.byteorder == "big":
+        column = array("Q", column)
+        column.byteswap()
+    return int.from_bytes(column.tobytes(), "little")
+
+
+def column_from_lanes(value: int, count: int) -> array[int]:
+    column = array("Q", value.to_bytes(8 * count, "little"))
+    if sys.byteorder == "big":
+        column.byteswap()
+    return column
+
+
+def _lane_mask(mask: int, count: int) -> int:
+    return int.from_bytes(struct.pack("<Q", mask) * count, "little")
+
 
 def decode_index(data: bytes) -> IndexColumns:
-    """Decode packed 16-byte entries in bulk: one array conversion plus a few C-level passes."""
+    """Decode packed 16-byte entries in bulk, without a Python-level loop per entry."""
     if len(data) % ENTRY_SIZE:
         raise ValueError(f"index length {len(data)} is not a multiple of {ENTRY_SIZE}")
-    words = array("Q", data)
+    count = len(data) // ENTRY_SIZE
+    words = array("Q", data)  # raw little-endian words, reinterpreted only via lanes()
     if sys.byteorder == "big":
         words.byteswap()
-    lo = words[0::2]
-    hi = words[1::2]
+    lo = lanes(words[0::2])
+    hi = lanes(words[1::2])
     return IndexColumns(
-        offsets=[w & _M50 for w in lo],
-        lengths=[w >> 50 for w in lo],
-        moffsets=[w & _M55 for w in hi],
+        offsets=column_from_lanes(lo & _lane_mask(_M50, count), count),
+        lengths=column_from_lanes((lo >> 50) & _lane_mask(MAX_SEGMENT_LENGTH, count), count),
+        moffsets=column_from_lanes(hi & _lane_mask(_M55, count), count),
         zeroed=bytes(data[14::16]).translate(_HIGH_BIT_TABLE),
         tags=bytes(data[15::16]),
     )

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterator, Sequence
 
 from ..errors import FormatError
-from .index import Extent, SegmentTable, merge_indexes
+from .index import Extent, SegmentTable
+from .merge import merge_indexes
 from .reader import LayerFile
 from .records import MAX_STACK_LAYERS
 

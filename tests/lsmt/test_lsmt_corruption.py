@@ -175,3 +175,10 @@ def test_sealed_file_with_uninitialised_padding_opens() -> None:
 def test_on_disk_tags_are_reset() -> None:
     damaged = with_entry(2, entry(2)._replace(tag=7))
     assert open_bytes(damaged).mappings[2].tag == 0
+
+
+def test_invalid_entries_anywhere_are_dropped_and_errors_keep_disk_positions() -> None:
+    data = with_entry(1, Mapping(offset=(1 << 50) - 1, length=0, moffset=0))
+    assert [m.offset for m in open_bytes(data).mappings] == [0, 640, 204800, 2097024]
+    data[INDEX_AT + 48 : INDEX_AT + 64] = entry(3)._replace(offset=1000).pack()
+    expect_error(data, "index entry 2 (offset 640", "overlaps index entry 3 (offset 1000")

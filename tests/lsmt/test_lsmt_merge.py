@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overlaybd_py.lsmt.index import merge_indexes
+from overlaybd_py.lsmt.merge import merge_indexes
 from overlaybd_py.lsmt.records import IndexColumns, Mapping
 
 # Inputs and expected results of upstream's ``TEST(Index, merge)`` (lsmt/test/test.cpp),
