@@ -1,0 +1,62 @@
+"""What a conversion is asked to produce."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import ConversionError
+from ..oci.platform import Platform
+from ..zfile import ALGORITHMS, BLOCK_SIZES
+
+GIB = 1 << 30
+DEFAULT_VSIZE = 64 * GIB
+"""Upstream's default virtual disk size (spec §5.1)."""
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Options of ``obd convert``; the defaults reproduce the upstream converter's choices."""
+
+    algorithm: str = "lz4"
+    block_size: int = 4096
+    vsize: int | None = DEFAULT_VSIZE
+    """Virtual disk size in bytes; None sizes it from the image content."""
+    mkfs: bool = True
+    """False puts the upstream empty base layer under the image as layer 0."""
+    oci: bool = True
+    """OCI media types for the output (False: Docker v2 types)."""
+    platforms: tuple[Platform, ...] | None = None
+    """Platforms to convert from a multi-platform source (None: all)."""
+    threads: int = 2
+    """Native threads for zstd compression."""
+    workdir: str | None = None
+    """Where temporary layer files go (default: the system temp directory)."""
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConversionError(f"--algorithm must be lz4 or zstd, found {self.algorithm!r}")
+        if self.block_size not in BLOCK_SIZES:
+            sizes = ", ".join(map(str, BLOCK_SIZES))
+            raise ConversionError(f"--block-size must be one of {sizes}, found {self.block_size}")
+        if self.vsize is not None and (self.vsize < GIB // 8 or self.vsize % 4096):
+            raise ConversionError(
+                f"--vsize must be a multiple of 4096 and at least 128 MiB, found {self.vsize}"
+            )
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int | None:
+    """``64G``, ``512MiB``, ``1073741824`` → bytes (binary units); ``auto`` → None."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise ConversionError(
+            f"size must be a number with an optional K/M/G/T suffix or 'auto', found {text!r}"
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2)])

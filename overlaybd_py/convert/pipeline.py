@@ -1,0 +1,75 @@
+"""``obd convert``: a whole image, every platform, from any source to any target (§5)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import replace
+
+from ..errors import ConversionError
+from ..oci import mediatypes as mt
+from ..oci.descriptor import Descriptor
+from ..oci.image import ImageSource, ImageTarget, open_source, open_target
+from ..oci.manifest import Index
+from ..oci.reference import ImageReference
+from .image import ImageConverter
+from .options import ConvertOptions
+from .progress import Progress, no_progress
+from .report import ConvertReport
+
+log = logging.getLogger(__name__)
+
+
+def convert(
+    source: str | ImageReference,
+    target: str | ImageReference,
+    options: ConvertOptions | None = None,
+    progress: Progress = no_progress,
+) -> ConvertReport:
+    """Convert ``source`` into an OverlayBD image at ``target``, changed only on success."""
+    options = options or ConvertOptions()
+    started = time.monotonic()
+    with open_source(source) as image_source:
+        image_target = open_target(target)
+        try:
+            report = _convert(image_source, image_target, options, progress)
+            image_target.commit()
+        except BaseException:
+            image_target.abort()
+            raise
+    report.target = image_target.name
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _convert(
+    source: ImageSource, target: ImageTarget, options: ConvertOptions, progress: Progress
+) -> ConvertReport:
+    root = source.root()
+    report = ConvertReport(source.name, target.name, source_digest=root.digest)
+    images = source.resolve(options.platforms)
+    if not images:
+        raise ConversionError(f"{source.name}: no image to convert")
+    children: list[Descriptor] = []
+    with tempfile.TemporaryDirectory(dir=options.workdir, prefix="obd-convert-") as workdir:
+        for image in images:
+            converter = ImageConverter(source, image, target, options, workdir, progress)
+            manifest, media_type = converter.run()
+            is_root = not mt.is_index(root.media_type)
+            descriptor = target.put_manifest(
+                manifest, media_type, tag=target.tag if is_root else None, root=is_root
+            )
+            converter.report.manifest = descriptor.digest
+            converter.report.manifest_size = descriptor.size
+            report.images.append(converter.report)
+            children.append(replace(descriptor.plain(), platform=image.platform))
+    if mt.is_index(root.media_type):
+        index_type = mt.OCI_INDEX if options.oci else root.media_type
+        index = Index(manifests=tuple(children), media_type=index_type)
+        descriptor = target.put_manifest(index.to_bytes(), index_type, tag=target.tag, root=True)
+    else:
+        descriptor = children[0]
+    report.digest = descriptor.digest
+    report.media_type = descriptor.media_type
+    return report
