@@ -297,23 +297,31 @@ class Filesystem:
         return Ext4File(self, node.ino, node.size, extents)
 
     def walk(self, top: str | bytes = "/") -> Iterator[tuple[str, list[str], list[str]]]:
-        """Like ``os.walk`` (top-down, no symlink following): (dirpath, dirnames, filenames)."""
+        """Like ``os.walk`` (top-down, no symlink following): (dirpath, dirnames, filenames).
+
+        As with ``os.walk``, removing names from ``dirnames`` prunes the walk.
+        """
         root = "/" + "/".join(p.decode("utf-8", "surrogateescape") for p in encode_path(top))
         pending = [(root, self.resolve(top, follow=True))]
         while pending:
             path, ino = pending.pop()
             dirnames: list[str] = []
             filenames: list[str] = []
-            subdirs = []
+            children: dict[str, int] = {}
             for name, (child, ftype) in sorted(self.dirs.get(ino).entries.items()):
                 text = name.decode("utf-8", "surrogateescape")
                 if ftype == FT_DIR:
                     dirnames.append(text)
-                    subdirs.append((path.rstrip("/") + "/" + text, child))
+                    children[text] = child
                 else:
                     filenames.append(text)
             yield path, dirnames, filenames
-            pending.extend(reversed(subdirs))
+            base = path.rstrip("/")
+            pending.extend(
+                (f"{base}/{name}", children[name])
+                for name in reversed(dirnames)
+                if name in children
+            )
 
     # --- writing back ---------------------------------------------------------------------------
     def flush(self) -> None:

@@ -24,7 +24,7 @@ class LayerTar:
 
     def __init__(self, fmt: int = tarfile.PAX_FORMAT) -> None:
         self._buf = io.BytesIO()
-        self._tar = tarfile.open(fileobj=self._buf, mode="w", format=fmt)
+        self._tar = tarfile.open(fileobj=self._buf, mode="w", format=fmt)  # noqa: SIM115
 
     def add(
         self,

@@ -82,15 +82,21 @@ def test_owners_above_65535_and_base256(tmp_path: Path) -> None:
 
 
 def test_pax_uid_gid_and_nanosecond_times(tmp_path: Path) -> None:
-    pax = {"uid": "4000000000", "gid": "123456", "mtime": "1683221800.123456789",
-           "atime": "1683221801.5", "ctime": "1683221802.000000007"}
+    pax = {
+        "uid": "4000000000",
+        "gid": "123456",
+        "mtime": "1683221800.123456789",
+        "atime": "1683221801.5",
+        "ctime": "1683221802.000000007",
+    }
     layer = LayerTar().file("t", b"abc", pax=pax).dir("d", pax={"mtime": "99.000000001"})
     fs = _apply_one(
         tmp_path,
         layer.bytes(),
         {
-            "/t": Expect("file", uid=4_000_000_000, gid=123456, data=b"abc",
-                         mtime_ns=1683221800_123456789),
+            "/t": Expect(
+                "file", uid=4_000_000_000, gid=123456, data=b"abc", mtime_ns=1683221800_123456789
+            ),
             "/d": Expect("dir", mtime_ns=99_000000001),
         },
     )
@@ -100,7 +106,8 @@ def test_pax_uid_gid_and_nanosecond_times(tmp_path: Path) -> None:
 
 
 def test_times_before_1970_and_after_2038(tmp_path: Path) -> None:
-    layer = LayerTar().file("old", pax={"mtime": "-1000.25"}).file("new", pax={"mtime": "4102444800"})
+    layer = LayerTar().file("old", pax={"mtime": "-1000.25"})
+    layer.file("new", pax={"mtime": "4102444800"})
     _apply_one(
         tmp_path,
         layer.bytes(),
@@ -292,6 +299,7 @@ def test_stats_count_entries_and_bytes(tmp_path: Path) -> None:
     stack = fresh_stack()
     (stats,) = apply_tars(stack, layer.bytes())
     assert stats.entries == 4 and stats.bytes == 5  # type: ignore[attr-defined]
-    assert hashlib.sha256(Filesystem(stack.top).open("/h").read()).digest() == hashlib.sha256(
-        b"12345"
-    ).digest()
+    assert (
+        hashlib.sha256(Filesystem(stack.top).open("/h").read()).digest()
+        == hashlib.sha256(b"12345").digest()
+    )

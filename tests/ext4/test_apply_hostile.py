@@ -37,9 +37,7 @@ def test_dotdot_members_stay_inside_the_root(tmp_path: Path) -> None:
 
 def test_absolute_and_doubled_slashes(tmp_path: Path) -> None:
     layer = LayerTar().file("/abs//path", b"x").dir("/").dir("./")
-    _apply(
-        tmp_path, layer, {"/abs": Expect("dir", 0o755), "/abs/path": Expect("file", data=b"x")}
-    )
+    _apply(tmp_path, layer, {"/abs": Expect("dir", 0o755), "/abs/path": Expect("file", data=b"x")})
 
 
 def test_symlink_to_root_then_member_through_it(tmp_path: Path) -> None:

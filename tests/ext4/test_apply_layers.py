@@ -86,8 +86,11 @@ def test_file_replaced_by_directory_and_back(tmp_path: Path) -> None:
     layer3 = LayerTar().file("bin", b"file again", mode=0o755)
     stack, image = _stack(tmp_path, _base(), layer2)
     fs = check_tree(
-        stack, image, {"/bin": Expect("dir", 0o700), "/bin/inside": Expect("file", data=b"i")},
-        tmp_path, exact=False,
+        stack,
+        image,
+        {"/bin": Expect("dir", 0o700), "/bin/inside": Expect("file", data=b"i")},
+        tmp_path,
+        exact=False,
     )
     assert fs.stat("/bin2").st_nlink == 2  # the old inode lives on under its other names
     apply_tars(stack, layer3.bytes())
