@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from overlaybd_py.io import FileSource
 from overlaybd_py.lsmt.reader import LayerFile
@@ -93,7 +94,7 @@ def _read_offsets(stack: LayerStack) -> list[int]:
 
 
 @pytest.mark.benchmark(group="lsmt-random-4k-pread")
-def test_baseline_os_pread(benchmark: pytest.FixtureRequest, layer_paths: dict) -> None:
+def test_baseline_os_pread(benchmark: BenchmarkFixture, layer_paths: dict[str, list[Path]]) -> None:
     """Raw ``os.pread`` of 4 KiB at the same number of random offsets of one layer file."""
     path = layer_paths["plain"][0]
     fd = os.open(path, os.O_RDONLY)
@@ -112,7 +113,9 @@ def test_baseline_os_pread(benchmark: pytest.FixtureRequest, layer_paths: dict) 
 
 @pytest.mark.parametrize("variant", ["plain", "lz4", "zstd"])
 @pytest.mark.benchmark(group="lsmt-random-4k-pread")
-def test_stack_pread(benchmark: pytest.FixtureRequest, layer_paths: dict, variant: str) -> None:
+def test_stack_pread(
+    benchmark: BenchmarkFixture, layer_paths: dict[str, list[Path]], variant: str
+) -> None:
     """4 KiB ``LayerStack.pread`` at random mapped offsets of a 3-layer stack."""
     stack = _open_stack(layer_paths[variant], compressed=variant != "plain")
     offsets = _read_offsets(stack)
@@ -140,7 +143,7 @@ def big_index_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.benchmark(group="lsmt-open-70k-entries")
 def test_baseline_open_struct_iter_unpack(
-    benchmark: pytest.FixtureRequest, big_index_layer: Path
+    benchmark: BenchmarkFixture, big_index_layer: Path
 ) -> None:
     """Reading the same index bytes and splitting them with ``struct.iter_unpack`` only."""
     source = FileSource(big_index_layer)
@@ -153,7 +156,7 @@ def test_baseline_open_struct_iter_unpack(
 
 
 @pytest.mark.benchmark(group="lsmt-open-70k-entries")
-def test_open_layer(benchmark: pytest.FixtureRequest, big_index_layer: Path) -> None:
+def test_open_layer(benchmark: BenchmarkFixture, big_index_layer: Path) -> None:
     """``LayerFile``: read, decode and validate the whole 70,000-entry index."""
     source = FileSource(big_index_layer)
     layer = benchmark(LayerFile, source)

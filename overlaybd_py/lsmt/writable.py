@@ -64,6 +64,14 @@ class WritableIndex:
         self._entries[first:last] = replacement
         self._offsets[first:last] = [m.offset for m in replacement]
 
+    def overlapping(self, start: int, end: int) -> Iterator[Mapping]:
+        """Entries intersecting sectors ``[start, end)``, in order (not clipped)."""
+        i = max(bisect.bisect_right(self._offsets, start) - 1, 0)
+        while i < len(self._entries) and self._entries[i].offset < end:
+            if self._entries[i].end > start:
+                yield self._entries[i]
+            i += 1
+
     def lookup(self, sector: int) -> Mapping | None:
         """The entry holding ``sector``, if any."""
         i = bisect.bisect_right(self._offsets, sector) - 1
@@ -130,7 +138,7 @@ class AppendLayer:
         """Bytes of this layer alone (unwritten sectors read as zeros)."""
         end = min(offset + length, self.virtual_size)
         out = bytearray(max(0, end - offset))
-        for m in self.index:
+        for m in self.index.overlapping(offset // SECTOR, -(-end // SECTOR)):
             start, stop = max(m.offset * SECTOR, offset), min(m.end * SECTOR, end)
             if start < stop and not m.zeroed:
                 at = m.moffset * SECTOR + start - m.offset * SECTOR

@@ -202,16 +202,20 @@ def test_stack_of_committed_layers_matches_naive_device(
     model = bytearray(size)
     layers = []
     for ops in layers_ops:
+        alone = bytearray(size)
         with AppendLayer(size) as writable:
             for kind, start, count in ops:
                 at, length = start * SECTOR, count * SECTOR
+                payload = rnd.randbytes(length) if kind == "w" else bytes(length)
                 if kind == "w":
-                    payload = rnd.randbytes(length)
                     writable.write(at, payload)
-                    model[at : at + length] = payload
                 else:
                     writable.discard(at, length)
-                    model[at : at + length] = bytes(length)
+                model[at : at + length] = payload
+                alone[at : at + length] = payload
+            at = rnd.randrange(size)
+            assert writable.pread(at, 5000) == alone[at : at + 5000]
+            assert writable.pread(0, size) == alone
             out = io.BytesIO()
             writable.commit(out, uuid=None)
         layers.append(LayerFile(BytesSource(out.getvalue())))
