@@ -14,7 +14,7 @@ import typer
 
 from overlaybd_py.errors import OverlayBDError
 
-from . import layer_cmd, zfile_cmd
+from . import convert_cmd, image_cmd, layer_cmd, zfile_cmd
 
 app = typer.Typer(
     name="obd",
@@ -25,6 +25,11 @@ app = typer.Typer(
 )
 app.add_typer(zfile_cmd.app, name="zfile")
 app.add_typer(layer_cmd.app, name="layer")
+app.command("convert")(convert_cmd.convert_command)
+app.command()(image_cmd.export)
+app.command()(image_cmd.ls)
+app.command()(image_cmd.cat)
+app.command()(image_cmd.stat)
 
 
 def _configure_logging() -> None:

@@ -1,0 +1,121 @@
+"""``obd convert``: parse options, run the pipeline, render progress and the result."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from overlaybd_py.convert import ConvertOptions, ProgressEvent, convert, parse_size
+
+from .options import JsonOption, PlatformOption, platforms
+from .render import emit_json
+
+
+class _Bars:
+    """One rich bar per layer: source bytes read while the layer is applied."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._tasks: dict[tuple[str, int], TaskID] = {}
+
+    def __enter__(self) -> _Bars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        key = (event.platform, event.layer)
+        if event.kind == "layer-start":
+            label = f"{event.platform} layer {event.layer + 1}/{event.layers}"
+            self._tasks[key] = self._progress.add_task(label, total=event.total or None)
+        elif event.kind == "layer-bytes" and key in self._tasks:
+            self._progress.advance(self._tasks[key], event.amount)
+        elif event.kind == "layer-applied" and key in self._tasks:
+            task = self._tasks[key]
+            self._progress.update(task, description=f"{self._label(task)} (committing)")
+        elif event.kind == "layer-done" and key in self._tasks:
+            task = self._tasks[key]
+            label = self._label(task).replace(" (committing)", "")
+            self._progress.update(task, description=f"{label} done", completed=self._total(task))
+
+    def _label(self, task: TaskID) -> str:
+        return str(self._progress.tasks[task].description)
+
+    def _total(self, task: TaskID) -> float:
+        return self._progress.tasks[task].total or self._progress.tasks[task].completed
+
+
+def _show_progress(quiet: bool, json: bool) -> bool:
+    return not (quiet or json or os.environ.get("CI")) and sys.stderr.isatty()
+
+
+def convert_command(
+    source: Annotated[
+        str, typer.Argument(help="Source image: oci:DIR[:TAG], docker://HOST/REPO:TAG, ...")
+    ],
+    target: Annotated[
+        str, typer.Argument(help="Target image: oci:DIR[:TAG], oci-archive:FILE[:TAG], ...")
+    ],
+    algorithm: Annotated[str, typer.Option(help="ZFile compression: lz4 or zstd.")] = "lz4",
+    block_size: Annotated[int, typer.Option(help="ZFile block size in bytes.")] = 4096,
+    vsize: Annotated[
+        str, typer.Option(help="Virtual disk size (64G, 512M, ...) or 'auto'.")
+    ] = "64G",
+    no_mkfs: Annotated[
+        bool, typer.Option("--no-mkfs", help="Stack on the upstream empty base layer.")
+    ] = False,
+    docker: Annotated[bool, typer.Option("--docker", help="Docker v2 media types.")] = False,
+    oci: Annotated[bool, typer.Option("--oci", help="OCI media types (the default).")] = False,
+    threads: Annotated[int, typer.Option(help="zstd compression threads.")] = 2,
+    platform: PlatformOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """Convert SOURCE into an OverlayBD image at TARGET."""
+    if docker and oci:
+        raise typer.BadParameter("--oci and --docker exclude each other")
+    options = ConvertOptions(
+        algorithm=algorithm,
+        block_size=block_size,
+        vsize=parse_size(vsize),
+        mkfs=not no_mkfs,
+        oci=not docker,
+        platforms=platforms(platform),
+        threads=threads,
+    )
+    if _show_progress(quiet, json):
+        with _Bars(Console(stderr=True)) as bars:
+            report = convert(source, target, options, progress=bars)
+    else:
+        report = convert(source, target, options)
+    if json:
+        emit_json(report.to_dict())
+        return
+    layers = sum(len(i.layers) for i in report.images)
+    size = sum(layer.blob_size for i in report.images for layer in i.layers)
+    typer.echo(
+        f"{report.target}: {report.digest} ({len(report.images)} image(s), {layers} layer(s), "
+        f"{size} bytes) in {report.seconds:.1f}s"
+    )
