@@ -7,10 +7,15 @@ per source and target registry; ``RegistryHosts`` maps host names to their optio
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..errors import AuthError
+
+if TYPE_CHECKING:
+    from .client import RegistryClient
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -91,16 +96,34 @@ class HostOptions:
 
 
 class RegistryHosts:
-    """Options per registry host, with a default for hosts not listed."""
+    """Options per registry host, with a default for hosts not listed; hands out one
+    shared client per host (e.g. the source and the target registry of a conversion)."""
 
     def __init__(
         self, default: HostOptions | None = None, hosts: Mapping[str, HostOptions] | None = None
     ) -> None:
         self.default = default or HostOptions()
         self._hosts = dict(hosts or {})
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
 
     def set(self, host: str, options: HostOptions) -> None:
         self._hosts[host] = options
 
     def get(self, host: str) -> HostOptions:
         return self._hosts.get(host, self.default)
+
+    def client(self, host: str) -> RegistryClient:
+        """The client for ``host``, created on first use."""
+        from .client import RegistryClient
+
+        with self._lock:
+            if host not in self._clients:
+                self._clients[host] = RegistryClient(host, self.get(host))
+            return self._clients[host]
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()

@@ -12,7 +12,7 @@ import pytest
 
 from overlaybd_py.errors import AuthError, RegistryError
 from overlaybd_py.registry.credentials import resolve_credentials
-from overlaybd_py.registry.options import HostOptions
+from overlaybd_py.registry.options import HostOptions, RegistryHosts
 
 from .conftest import ClientFactory
 from .registry_server import TEST_PASSWORD, TEST_USER, RegistryServer, TlsMaterial
@@ -161,3 +161,29 @@ def test_missing_client_certificate_is_refused(
     client = make_client(mtls_registry)
     with pytest.raises(RegistryError, match="failed"):
         client.ping()
+
+
+def test_registry_hosts_per_host_options(
+    tls_registry: RegistryServer, basic_registry: RegistryServer, repo: str
+) -> None:
+    hosts = RegistryHosts(
+        default=HostOptions(
+            plain_http=True,
+            use_environment=False,
+            use_docker_config=False,
+            username=TEST_USER,
+            password=TEST_PASSWORD,
+        ),
+        hosts={
+            tls_registry.host: HostOptions(
+                ca_file=str(tls_registry.ca_file), use_environment=False, use_docker_config=False
+            )
+        },
+    )
+    try:
+        source, target = hosts.client(basic_registry.host), hosts.client(tls_registry.host)
+        assert hosts.client(basic_registry.host) is source
+        digest = source.push_blob(repo, b"across registries").digest
+        assert target.push_blob(repo, source.get_blob(repo, digest)).digest == digest
+    finally:
+        hosts.close()

@@ -192,3 +192,13 @@ def test_redirect_drops_authorization(
     assert all("authorization" not in headers for headers in seen)
     assert seen[0]["range"] == "bytes=10-29"
     assert hashlib.sha256(payload).hexdigest() in digest
+
+
+def test_bandwidth_limited_proxy_delivers_exact_bytes(
+    basic_registry: RegistryServer, make_client: ClientFactory, repo: str, payload: bytes
+) -> None:
+    digest = make_client(basic_registry).push_blob(repo, payload).digest
+    with FaultProxy(basic_registry.host, bandwidth=10e6, latency=0.02, max_lifetime=60) as slow:
+        client = make_client(basic_registry, host=slow.host)
+        assert client.read_range(repo, digest, 77, 300_000) == payload[77:300_077]
+        assert slow.bytes_sent >= 300_000
