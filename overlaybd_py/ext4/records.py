@@ -8,7 +8,9 @@ Hot loops (directory entries, extents) use ``STRUCT`` directly with
 
 from __future__ import annotations
 
+import operator
 import struct
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 
@@ -19,18 +21,24 @@ class Record:
     STRUCT: ClassVar[struct.Struct]
     NAMES: ClassVar[tuple[str, ...]]
     SIZE: ClassVar[int]
+    _DEFAULTS: ClassVar[dict[str, Any]]
+    _GETTER: ClassVar[Callable[[Any], tuple[Any, ...]]]
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         cls.STRUCT = struct.Struct("<" + "".join(code for _, code in cls.FIELDS))
         cls.NAMES = tuple(name for name, _ in cls.FIELDS)
         cls.SIZE = cls.STRUCT.size
+        cls._DEFAULTS = {n: b"" if code.endswith("s") else 0 for n, code in cls.FIELDS}
+        getter = operator.attrgetter(*cls.NAMES)
+        cls._GETTER = getter if len(cls.NAMES) > 1 else lambda obj: (getter(obj),)
 
     def __init__(self, **values: Any) -> None:
-        for name, code in self.FIELDS:
-            setattr(self, name, values.pop(name, b"" if code.endswith("s") else 0))
-        if values:
-            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(values)}")
+        unknown = values.keys() - self._DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
+        self.__dict__.update(self._DEFAULTS)
+        self.__dict__.update(values)
 
     @classmethod
     def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> Self:
@@ -39,10 +47,10 @@ class Record:
         return obj
 
     def pack(self) -> bytes:
-        return self.STRUCT.pack(*(getattr(self, name) for name in self.NAMES))
+        return self.STRUCT.pack(*self._GETTER(self))
 
     def pack_into(self, buffer: bytearray | memoryview, offset: int = 0) -> None:
-        self.STRUCT.pack_into(buffer, offset, *(getattr(self, name) for name in self.NAMES))
+        self.STRUCT.pack_into(buffer, offset, *self._GETTER(self))
 
     def __repr__(self) -> str:
         body = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.NAMES)
