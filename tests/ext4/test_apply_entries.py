@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from overlaybd_py.ext4 import Filesystem
+from overlaybd_py.blockdev import OverlayDevice
+from overlaybd_py.ext4 import Filesystem, apply_layer
 from overlaybd_py.ext4.constants import INODE_FL_INDEX
 
 from .helpers import (
@@ -303,3 +304,51 @@ def test_stats_count_entries_and_bytes(tmp_path: Path) -> None:
         hashlib.sha256(Filesystem(stack.top).open("/h").read()).digest()
         == hashlib.sha256(b"12345").digest()
     )
+
+
+class _HugeZeroTar(io.RawIOBase):
+    """A one-member tar of ``size`` zero bytes, generated on the fly (no memory, no disk)."""
+
+    def __init__(self, name: str, size: int) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        self._head = info.tobuf(tarfile.PAX_FORMAT)
+        self._tail = bytes(-size % 512) + bytes(1024)
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        head, body = len(self._head), self._size
+        total = head + body + len(self._tail)
+        n = min(len(view), total - self._pos)
+        if n <= 0:
+            return 0
+        start, end = self._pos, self._pos + n
+        view[:n] = bytes(n)
+        if start < head:
+            k = min(end, head)
+            view[: k - start] = self._head[start:k]
+        self._pos = end
+        return n
+
+
+@pytest.mark.slow
+def test_file_beyond_8_gib(tmp_path: Path) -> None:
+    size = (8 << 30) + 12345
+    stack = fresh_stack(16 << 30)
+    dev = OverlayDevice(stack.top)
+    fs = Filesystem(dev, writable=True)
+    apply_layer(fs, io.BufferedReader(_HugeZeroTar("huge", size), 1 << 20))
+    fs.close()
+    stack.devices.append(dev)
+    image = stack.export(tmp_path / "disk.img")
+    back = check_tree(stack, image, {"/huge": Expect("file")}, tmp_path)
+    assert back.stat("/huge").st_size == size
+    handle = back.open("/huge")
+    assert handle.pread(size - 100, 200) == bytes(100)
+    extents, _ = back.extents(back.read_node(back.resolve("/huge")))
+    assert sum(e.length for e in extents) == -(-size // 4096)
