@@ -1,0 +1,229 @@
+"""Publishing streaming referrers next to their source images (spec §8).
+
+For every platform manifest of a source image, the converted manifest becomes a
+referrer (see :mod:`.referrer`) stored in the source's own layout or repository:
+blobs first (copied, mounted or found present), then the manifest by digest, indexed
+through the referrers API, the tag schema, or ``index.json``. ``existing`` decides
+what happens when the subject already has a referrer of the same artifact type:
+
+- ``skip`` (default): push nothing and report the one that is there;
+- ``replace``: push the new one, then unlist the old ones (and delete their
+  manifests where the store allows it);
+- ``add``: push the new one and keep the old ones.
+
+Two publishers racing on one subject with ``skip`` can both push; the result is two
+referrers, never a broken one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ImageError, NotFoundError
+from ..oci.descriptor import Descriptor
+from ..oci.digest import sha256_digest
+from ..oci.manifest import parse_manifest
+from ..oci.platform import Platform
+from ..oci.resolve import ResolvedImage, resolve_images
+from ..registry.options import RegistryHosts
+from .location import ImageLocation, open_location
+from .referrer import build_referrer, resolve_artifact_type
+
+if TYPE_CHECKING:
+    from ..convert.report import ConvertReport
+
+log = logging.getLogger(__name__)
+
+
+class Existing(StrEnum):
+    """What to do when the subject already has a referrer of the same artifact type."""
+
+    SKIP = "skip"
+    REPLACE = "replace"
+    ADD = "add"
+
+
+@dataclass(frozen=True)
+class ReferrerInput:
+    """One platform to publish: the exact source manifest and the converted manifest bytes."""
+
+    subject: Descriptor
+    platform: Platform
+    converted: bytes
+
+
+@dataclass
+class PublishResult:
+    """What happened for one subject (plain data; ``to_dict`` for JSON)."""
+
+    location: str
+    platform: str
+    subject: str
+    artifact_type: str
+    action: str
+    """``pushed``, ``replaced``, ``skipped`` (another one exists) or ``exists`` (identical)."""
+    referrer: str
+    referrer_size: int = 0
+    indexed_by: str = ""
+    """``index.json``, ``referrers API`` or ``tag schema``; empty when nothing was pushed."""
+    blobs: dict[str, str] = field(default_factory=dict)
+    """Blob digest → ``exists``, ``copied``, ``mounted`` or ``uploaded``."""
+    removed: list[str] = field(default_factory=list)
+    """Older referrers unlisted by ``replace``."""
+    deleted: list[str] = field(default_factory=list)
+    """Those of ``removed`` whose manifests were deleted as well."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def publish_referrers(
+    location: ImageLocation,
+    inputs: Sequence[ReferrerInput],
+    origin: ImageLocation | None = None,
+    *,
+    artifact_type: str | None = None,
+    existing: Existing | str = Existing.SKIP,
+) -> list[PublishResult]:
+    """Attach one referrer per input to ``location``; blobs come from ``origin`` (default:
+    ``location`` itself, when the converted image was written there)."""
+    policy = Existing(existing)
+    wanted = resolve_artifact_type(artifact_type)
+    return [_publish_one(location, item, origin or location, wanted, policy) for item in inputs]
+
+
+def _publish_one(
+    location: ImageLocation,
+    item: ReferrerInput,
+    origin: ImageLocation,
+    artifact_type: str,
+    policy: Existing,
+) -> PublishResult:
+    manifest = build_referrer(item.converted, item.subject, item.platform, artifact_type)
+    data = manifest.to_bytes()
+    digest = sha256_digest(data)
+    result = PublishResult(
+        location.name, str(item.platform), item.subject.digest, artifact_type, "pushed", digest
+    )
+    result.referrer_size = len(data)
+    present = location.referrers(item.subject.digest, artifact_type)
+    others = [d for d in present if d.digest != digest]
+    if len(others) < len(present) and (policy is not Existing.REPLACE or not others):
+        result.action = "exists"
+        return result
+    if present and policy is Existing.SKIP:
+        result.action = "skipped"
+        result.referrer = present[0].digest
+        result.referrer_size = present[0].size
+        log.info(
+            "%s: %s already has %s referrer %s; skipped",
+            location.name,
+            item.subject.digest,
+            artifact_type,
+            present[0].digest,
+        )
+        return result
+    for blob in (manifest.config, *manifest.layers):
+        if blob.digest not in result.blobs:
+            result.blobs[blob.digest] = location.copy_blob(blob, origin)
+    stored, result.indexed_by = location.attach(data)
+    if stored.digest != digest:
+        raise ImageError(f"{location.name}: referrer stored as {stored.digest}, expected {digest}")
+    if policy is Existing.REPLACE:
+        for old in others:
+            result.removed.append(old.digest)
+            if location.detach(item.subject.digest, old):
+                result.deleted.append(old.digest)
+        if result.removed:
+            result.action = "replaced"
+    return result
+
+
+def source_images(location: ImageLocation) -> list[ResolvedImage]:
+    """Every platform image under the location's reference (attestations dropped)."""
+    return resolve_images(location.resolve(), location.fetch, None, location.name)
+
+
+def subject_of(image: ResolvedImage) -> Descriptor:
+    """The descriptor of the exact manifest bytes of a resolved image."""
+    media_type = image.manifest.media_type or image.descriptor.media_type
+    return Descriptor(media_type, image.descriptor.digest, len(image.manifest_bytes))
+
+
+def publish_converted(
+    source: str,
+    converted: str,
+    *,
+    artifact_type: str | None = None,
+    existing: Existing | str = Existing.SKIP,
+    hosts: RegistryHosts | None = None,
+) -> list[PublishResult]:
+    """Attach the converted image ``converted`` to ``source``, platform by platform."""
+    src = open_location(source, hosts)
+    try:
+        conv = open_location(converted, hosts)
+        try:
+            converted_images = resolve_images(conv.resolve(), conv.fetch, None, conv.name)
+            inputs = []
+            for image in source_images(src):
+                match = [c for c in converted_images if c.platform.matches(image.platform)]
+                if not match:
+                    raise NotFoundError(
+                        f"{conv.name}: no converted image for platform {image.platform} "
+                        f"of {src.name}"
+                    )
+                inputs.append(
+                    ReferrerInput(subject_of(image), image.platform, match[0].manifest_bytes)
+                )
+            return publish_referrers(
+                src, inputs, conv, artifact_type=artifact_type, existing=existing
+            )
+        finally:
+            conv.close()
+    finally:
+        src.close()
+
+
+def publish_report(
+    report: ConvertReport,
+    *,
+    artifact_type: str | None = None,
+    existing: Existing | str = Existing.SKIP,
+    hosts: RegistryHosts | None = None,
+) -> list[PublishResult]:
+    """After ``convert()``: attach each converted platform manifest to its source manifest.
+
+    The source and target are found from the report (``source``, ``target`` and each
+    image's ``source_manifest``/``manifest`` digests); the results are also stored in
+    ``report.referrers``.
+    """
+    src = open_location(report.source, hosts)
+    try:
+        conv = open_location(report.target, hosts)
+        try:
+            by_digest = {image.descriptor.digest: image for image in source_images(src)}
+            inputs = []
+            for converted in report.images:
+                image = by_digest.get(converted.source_manifest)
+                if image is None:
+                    raise NotFoundError(
+                        f"{src.name}: source manifest {converted.source_manifest} of "
+                        f"{converted.platform} is no longer there"
+                    )
+                descriptor = conv.describe(converted.manifest)
+                data = conv.fetch(descriptor)
+                parse_manifest(data, f"converted manifest {descriptor.digest}")
+                inputs.append(ReferrerInput(subject_of(image), image.platform, data))
+            results = publish_referrers(
+                src, inputs, conv, artifact_type=artifact_type, existing=existing
+            )
+        finally:
+            conv.close()
+    finally:
+        src.close()
+    report.referrers = [r.to_dict() for r in results]
+    return results
