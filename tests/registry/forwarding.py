@@ -253,6 +253,6 @@ class ForwardingServer:
         for start in range(0, len(data), RELAY_CHUNK):
             piece = data[start : start + RELAY_CHUNK]
             self.pacer.take(len(piece))
-            handler.wfile.write(piece)
-            with self._lock:
+            with self._lock:  # counted before the write, so a reader never sees it lag
                 self.bytes_sent += len(piece)
+            handler.wfile.write(piece)
