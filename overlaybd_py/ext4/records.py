@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Callable
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 
 class Record:
@@ -47,10 +47,16 @@ class Record:
         return obj
 
     def pack(self) -> bytes:
-        return self.STRUCT.pack(*self._GETTER(self))
+        return self.STRUCT.pack(*type(self)._GETTER(self))
 
     def pack_into(self, buffer: bytearray | memoryview, offset: int = 0) -> None:
-        self.STRUCT.pack_into(buffer, offset, *self._GETTER(self))
+        self.STRUCT.pack_into(buffer, offset, *type(self)._GETTER(self))
+
+    if TYPE_CHECKING:  # fields are set from FIELDS at run time
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __repr__(self) -> str:
         body = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.NAMES)

@@ -118,7 +118,7 @@ def _entry(index: int, info: tarfile.TarInfo, tar: tarfile.TarFile) -> TarEntry:
         linkname=_encode(info.linkname),
         devmajor=info.devmajor,
         devminor=info.devminor,
-        xattrs=_xattrs(pax),
+        xattrs=_xattrs(dict(pax)),
         reader=reader,  # type: ignore[arg-type]
     )
 
@@ -137,7 +137,7 @@ def iter_entries(stream: BinaryIO, name: str = "<layer>") -> Iterator[TarEntry]:
             raise ConversionError(f"{name}: bad tar header after member {index}: {exc}") from None
         if info is None:
             break
-        tar.members.clear()  # stream mode needs no history; keeps memory flat
+        tar.members.clear()  # type: ignore[attr-defined]  # stream mode needs no history; keeps memory flat
         try:
             yield _entry(index, info, tar)
         except tarfile.TarError as exc:
