@@ -13,6 +13,7 @@ from ..oci.descriptor import Descriptor
 from ..oci.image import ImageSource, ImageTarget, open_source, open_target
 from ..oci.manifest import Index
 from ..oci.reference import ImageReference
+from ..registry import image as _registry_transport  # noqa: F401  (registers docker://)
 from .image import ImageConverter
 from .options import ConvertOptions
 from .progress import Progress, no_progress

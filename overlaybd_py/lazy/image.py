@@ -21,6 +21,7 @@ from ..oci.image import ImageSource, open_source
 from ..oci.platform import Platform, host_platform
 from ..oci.reference import ImageReference
 from ..oci.resolve import ResolvedImage
+from ..registry import image as _registry_transport  # noqa: F401  (registers docker://)
 
 log = logging.getLogger(__name__)
 
