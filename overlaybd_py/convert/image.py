@@ -30,7 +30,7 @@ from ..oci.layers import open_layer
 from ..oci.manifest import Manifest
 from ..oci.resolve import ResolvedImage
 from .baselayer import extract_base_layer, wrap_base_layer
-from .blob import LayerBlobFile, write_layer_blob
+from .blob import store_layer_blob, write_layer_zfile
 from .feed import LayerFeed, drain
 from .options import ConvertOptions
 from .progress import Progress, ProgressEvent
@@ -135,17 +135,17 @@ class ImageConverter:
             stack.callback(lambda: [d.close() for d in devices])
             feed = stack.enter_context(LayerFeed(self._open_layer, len(self.image.layers)))
             committer = stack.enter_context(ThreadPoolExecutor(1, "obd-commit"))
-            pending: Future[LayerBlobFile] | None = None
+            pending: Future[Descriptor] | None = None
             for position in range(len(self.image.layers)):
                 device = OverlayDevice(lower, size=vsize, spool_dir=self.workdir)
                 devices.append(device)
                 self._apply(position, device, feed.stream(position))
                 if pending is not None:
-                    layers.append(self._store(position - 1, pending.result()))
+                    layers.append(pending.result())
                 pending = committer.submit(self._commit, position, device)
                 lower = device
             if pending is not None:
-                layers.append(self._store(len(self.image.layers) - 1, pending.result()))
+                layers.append(pending.result())
         return self._finish(layers)
 
     def _base(self, stack: ExitStack, layers: list[Descriptor]) -> tuple[ByteSource | None, int]:
@@ -194,29 +194,27 @@ class ImageConverter:
         layer.apply_seconds = time.monotonic() - started
         self._emit("layer-applied", position)
 
-    def _commit(self, position: int, device: OverlayDevice) -> LayerBlobFile:
+    def _commit(self, position: int, device: OverlayDevice) -> Descriptor:
+        """Commit, compress and store one layer (runs on the commit thread)."""
         layer = self._layer_report(position)
         started = time.monotonic()
-        blob = write_layer_blob(
+        committed = write_layer_zfile(
             device,
-            os.path.join(self.workdir, f"layer-{position}.blob"),
+            os.path.join(self.workdir, f"layer-{position}.zfile"),
             uuid=layer.uuid,
             parent_uuid=layer.parent_uuid,
             algorithm=self.options.algorithm,
             block_size=self.options.block_size,
             threads=self.options.threads,
         )
+        try:
+            descriptor = store_layer_blob(self.target, committed, self.layer_type)
+        finally:
+            os.unlink(committed.path)
+        layer.blob_digest, layer.blob_size = descriptor.digest, descriptor.size
+        layer.data_bytes = committed.commit.data_sectors * 512
         layer.commit_seconds = time.monotonic() - started
-        return blob
-
-    def _store(self, position: int, blob: LayerBlobFile) -> Descriptor:
-        layer = self._layer_report(position)
-        expected = Descriptor(self.layer_type, blob.digest, blob.size)
-        descriptor = self.target.put_blob(blob.path, self.layer_type, expected=expected)
-        os.unlink(blob.path)
-        layer.blob_digest, layer.blob_size = blob.digest, blob.size
-        layer.data_bytes = blob.commit.data_sectors * 512
-        self._emit("layer-done", position, amount=blob.size)
+        self._emit("layer-done", position, amount=descriptor.size)
         return self._annotated(descriptor)
 
     def _annotated(self, descriptor: Descriptor) -> Descriptor:
