@@ -1,0 +1,116 @@
+"""``obd referrers`` and ``obd verify`` end to end, in a subprocess, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from overlaybd_py.registry.client import RegistryClient
+from overlaybd_py.registry.options import RegistryHosts
+from overlaybd_py.streaming.publish import publish_converted, publish_report
+from tests.cli.helpers import assert_one_line_error
+from tests.registry.registry_server import RegistryServer
+
+from .conftest import SOURCE_TAG, Converted
+from .helpers import flip_byte, layout_blob, push_image
+
+# The commands on the real ``obd`` app and its main() (error handling included), whether
+# or not app.py registers them already.
+_RUN = """
+import sys
+from overlaybd_cli import app, streaming_cmd
+names = {c.name or c.callback.__name__ for c in app.app.registered_commands}
+if "verify" not in names:
+    streaming_cmd.register(app.app)
+sys.argv[0] = "obd"
+app.main()
+"""
+
+
+def obd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _RUN, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_referrers_and_verify_on_a_layout(converted: Converted) -> None:
+    (published,) = publish_report(converted.report)
+
+    listing = obd("referrers", converted.source)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].startswith("linux/amd64 sha256:7e9b6e7b")
+    assert lines[0].endswith("1 referrer(s)")
+    assert lines[1].split()[:3] == [published.referrer, "1013", published.artifact_type]
+    assert "streaming.platform.arch=amd64" in lines[1]
+    as_json = json.loads(obd("referrers", converted.source, "--json").stdout)
+    assert as_json[0]["referrers"][0]["digest"] == published.referrer
+    none = obd("referrers", converted.source, "--artifact-type", "overlaybd-native")
+    assert none.stdout.splitlines()[0].endswith("0 referrer(s)")
+
+    result = obd("verify", converted.source, "--deep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert all(line.startswith("PASS ") for line in lines[:-1])
+    assert any(line.startswith("PASS disk.ext4 [sha256:7e9b6e7ba284]: ") for line in lines)
+    assert lines[-1] == f"PASS: 14 checks, 0 failed, 1 referrer(s) of {converted.source}"
+
+
+def test_verify_reports_failures_and_exits_1(converted: Converted) -> None:
+    publish_report(converted.report)
+    layer = converted.report.images[0].layers[0]
+    path = layout_blob(converted.layout, layer.blob_digest)
+    os.chmod(path, 0o644)
+    flip_byte(path, layer.blob_size // 2)
+
+    result = obd("verify", converted.source, "--deep")
+    assert result.returncode == 1
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+    assert [f.split()[1] for f in failures] == ["layer[0].digest", "layer[0].crc"]
+    assert "block CRCs wrong" in failures[1]
+    assert result.stdout.splitlines()[-1].startswith("FAIL: 14 checks, 2 failed")
+
+    as_json = json.loads(obd("verify", converted.source, "--deep", "--json").stdout)
+    assert as_json["passed"] is False
+    assert {c["name"] for c in as_json["checks"] if not c["passed"]} == {
+        "layer[0].digest",
+        "layer[0].crc",
+    }
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    missing = obd("verify", f"oci:{tmp_path / 'nothing'}:x")
+    assert_one_line_error(missing, "expected an OCI layout directory")
+    alias = obd("referrers", f"oci:{tmp_path}:x", "--artifact-type", "bogus")
+    assert_one_line_error(alias, "--artifact-type")
+    archive = obd("verify", f"docker-archive:{tmp_path / 'x.tar'}")
+    assert_one_line_error(archive, "docker-archive transport")
+
+
+def test_verify_on_registry(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    hosts: RegistryHosts,
+) -> None:
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    image = f"docker://{registry.host}/{repo}:{SOURCE_TAG}"
+    publish_converted(image, converted.target, hosts=hosts)
+
+    result = obd("verify", image, "--plain-http")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "read " in next(line for line in result.stdout.splitlines() if ".format" in line)
+    listing = obd("referrers", image, "--plain-http", "--json")
+    assert len(json.loads(listing.stdout)[0]["referrers"]) == 1
+    unreachable = obd("verify", image)  # HTTPS against a plain-HTTP registry
+    assert unreachable.returncode == 1
+    assert len(unreachable.stderr.strip().splitlines()) == 1
