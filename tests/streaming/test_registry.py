@@ -189,3 +189,22 @@ def test_referrer_with_wrong_subject(
     assert [c.name for c in bad] == ["subject"]
     assert f"subject.digest: expected '{SOURCE_DIGEST}', found '{arm.digest}'" in bad[0].detail
     assert all(c.passed for c in report.checks if c.referrer == good.referrer)
+
+
+def test_converted_image_in_another_repository_is_mounted(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    hosts: RegistryHosts,
+) -> None:
+    """The converted image was pushed elsewhere on the same registry: blobs are mounted."""
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    push_image(client, converted.layout, "amd64-obd", f"{repo}-obd")
+    image = f"docker://{registry.host}/{repo}:{SOURCE_TAG}"
+    (result,) = publish_converted(
+        image, f"docker://{registry.host}/{repo}-obd:amd64-obd", hosts=hosts
+    )
+    assert set(result.blobs.values()) == {"mounted"}
+    report = verify_image(image, deep=True, hosts=hosts)
+    assert report.passed, failed(report)
