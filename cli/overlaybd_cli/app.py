@@ -14,13 +14,14 @@ import typer
 
 from overlaybd_py.errors import OverlayBDError
 
-from . import convert_cmd, image_cmd, layer_cmd, zfile_cmd
+from . import check_cmd, convert_cmd, image_cmd, layer_cmd, zfile_cmd
 
 app = typer.Typer(
     name="obd",
     help="Convert OCI images to OverlayBD and read them back.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
 )
 app.add_typer(zfile_cmd.app, name="zfile")
@@ -30,6 +31,7 @@ app.command()(image_cmd.export)
 app.command()(image_cmd.ls)
 app.command()(image_cmd.cat)
 app.command()(image_cmd.stat)
+app.command("check")(check_cmd.check)
 
 
 def _configure_logging() -> None:
@@ -40,7 +42,7 @@ def _configure_logging() -> None:
 def main() -> None:
     _configure_logging()
     try:
-        app()
+        app(prog_name="obd")
     except OverlayBDError as exc:
         _fail(str(exc))
     except OSError as exc:

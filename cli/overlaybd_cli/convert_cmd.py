@@ -21,6 +21,15 @@ from rich.progress import (
 from overlaybd_py.convert import ConvertOptions, ProgressEvent, convert, parse_size
 
 from .options import JsonOption, PlatformOption, platforms
+from .registry_opts import (
+    CaFileOption,
+    CertDirOption,
+    CredsOption,
+    InsecureOption,
+    PlainHttpOption,
+    RegistryFlags,
+    use_registries,
+)
 from .render import emit_json
 
 
@@ -90,12 +99,32 @@ def convert_command(
     oci: Annotated[bool, typer.Option("--oci", help="OCI media types (the default).")] = False,
     threads: Annotated[int, typer.Option(help="zstd compression threads.")] = 2,
     platform: PlatformOption = None,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
+    src_creds: Annotated[str | None, typer.Option(help="USER:PASSWORD for the source.")] = None,
+    dest_creds: Annotated[str | None, typer.Option(help="USER:PASSWORD for the target.")] = None,
+    src_plain_http: Annotated[bool, typer.Option(help="HTTP for the source registry.")] = False,
+    dest_plain_http: Annotated[bool, typer.Option(help="HTTP for the target registry.")] = False,
+    src_insecure: Annotated[bool, typer.Option(help="No TLS verification, source.")] = False,
+    dest_insecure: Annotated[bool, typer.Option(help="No TLS verification, target.")] = False,
+    src_ca_file: Annotated[str | None, typer.Option(help="CA file for the source.")] = None,
+    dest_ca_file: Annotated[str | None, typer.Option(help="CA file for the target.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json: JsonOption = False,
 ) -> None:
     """Convert SOURCE into an OverlayBD image at TARGET."""
     if docker and oci:
         raise typer.BadParameter("--oci and --docker exclude each other")
+    use_registries(
+        RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir),
+        {
+            target: RegistryFlags(dest_creds, dest_plain_http, dest_insecure, dest_ca_file),
+            source: RegistryFlags(src_creds, src_plain_http, src_insecure, src_ca_file),
+        },
+    )
     options = ConvertOptions(
         algorithm=algorithm,
         block_size=block_size,

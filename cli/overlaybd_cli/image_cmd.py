@@ -15,6 +15,15 @@ from overlaybd_py.ext4 import Stat
 from overlaybd_py.lazy import open_image
 
 from .options import JsonOption, PlatformOption, platforms
+from .registry_opts import (
+    CaFileOption,
+    CertDirOption,
+    CredsOption,
+    InsecureOption,
+    PlainHttpOption,
+    RegistryFlags,
+    use_registries,
+)
 from .render import emit_json
 
 _CHUNK = 1 << 20
@@ -24,8 +33,14 @@ def export(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     output: Annotated[Path, typer.Argument(help="Raw disk image to write (sparse).")],
     platform: PlatformOption = None,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
 ) -> None:
     """Write the merged virtual disk of IMAGE as a sparse raw file."""
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     with open_image(image, platforms(platform)) as opened:
         summary = export_raw(opened.device, output)
     typer.echo(f"{output}: {summary.size} bytes virtual, {summary.data_bytes} bytes of data")
@@ -35,9 +50,15 @@ def ls(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="Directory or file in the image.")] = "/",
     platform: PlatformOption = None,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
     json: JsonOption = False,
 ) -> None:
     """List a directory of IMAGE like ``ls -l``."""
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     with open_image(image, platforms(platform)) as opened:
         fs = opened.filesystem()
         info = fs.stat(path)
@@ -59,8 +80,14 @@ def cat(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="File in the image.")],
     platform: PlatformOption = None,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
 ) -> None:
     """Write a file of IMAGE to standard output."""
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     with open_image(image, platforms(platform)) as opened:
         handle = opened.filesystem().open(path)
         out = sys.stdout.buffer
@@ -73,9 +100,15 @@ def stat(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="Path in the image.")],
     platform: PlatformOption = None,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
     json: JsonOption = False,
 ) -> None:
     """Show the inode of a path in IMAGE."""
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     with open_image(image, platforms(platform)) as opened:
         fs = opened.filesystem()
         info = fs.stat(path)

@@ -15,7 +15,9 @@ from overlaybd_py.lsmt.stack import LayerStack
 
 from .render import emit_fields, emit_json
 
-app = typer.Typer(help="Inspect and export OverlayBD layer blobs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect and export OverlayBD layer blobs.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def describe(blob: LayerBlob) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from overlaybd_py.zfile import ZFileReader, ZFileWriter
 
 from .render import emit_fields
 
-app = typer.Typer(help="Compress, decompress and verify ZFiles.", no_args_is_help=True)
+app = typer.Typer(
+    help="Compress, decompress and verify ZFiles.", no_args_is_help=True, rich_markup_mode=None
+)
 
 _CHUNK = 4 << 20
 

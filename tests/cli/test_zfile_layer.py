@@ -91,3 +91,21 @@ def test_layer_export_is_sparse_and_readable(tmp_path: Path) -> None:
         ["debugfs", "-R", "ls -l /", str(image)], capture_output=True, text=True, check=True
     ).stdout
     assert " hello" in listing and "13256" in listing
+
+
+def test_every_command_has_help() -> None:
+    commands = [
+        "zfile compress",
+        "zfile decompress",
+        "zfile verify",
+        "layer info",
+        "layer export",
+        "convert",
+        "export",
+        "ls",
+        "cat",
+        "stat",
+    ]
+    for command in commands:
+        result = obd(*command.split(), "--help")
+        assert "Usage: obd " + command in " ".join(result.stdout.split()), command

@@ -1,0 +1,76 @@
+"""Registry connection options, named as oras names them, for every command that opens images.
+
+``--creds``, ``--plain-http``, ``--insecure``, ``--ca-file`` and ``--cert-dir`` apply to
+every registry a command talks to; ``obd convert`` also takes ``--src-*`` and
+``--dest-*`` variants that apply to the source or the target registry only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from overlaybd_py.oci.reference import RegistryReference, parse_reference
+from overlaybd_py.registry import HostOptions, RegistryHosts
+from overlaybd_py.registry.image import configure
+
+CredsOption = Annotated[
+    str | None,
+    typer.Option("--creds", help="USER:PASSWORD for the registry (else env, docker config)."),
+]
+PlainHttpOption = Annotated[
+    bool, typer.Option("--plain-http", help="Talk HTTP instead of HTTPS to the registry.")
+]
+InsecureOption = Annotated[
+    bool, typer.Option("--insecure", help="Skip TLS certificate verification.")
+]
+CaFileOption = Annotated[
+    str | None, typer.Option("--ca-file", help="PEM file of CA certificates to trust.")
+]
+CertDirOption = Annotated[
+    str | None,
+    typer.Option("--cert-dir", help="containerd-style certs.d/HOST directory (CAs, client cert)."),
+]
+
+
+@dataclass(frozen=True)
+class RegistryFlags:
+    """The connection flags of one side (or of both) as given on the command line."""
+
+    creds: str | None = None
+    plain_http: bool = False
+    insecure: bool = False
+    ca_file: str | None = None
+    cert_dir: str | None = None
+
+    def over(self, base: RegistryFlags) -> RegistryFlags:
+        """These flags where given, ``base`` elsewhere."""
+        return RegistryFlags(
+            creds=self.creds or base.creds,
+            plain_http=self.plain_http or base.plain_http,
+            insecure=self.insecure or base.insecure,
+            ca_file=self.ca_file or base.ca_file,
+            cert_dir=self.cert_dir or base.cert_dir,
+        )
+
+    def host_options(self) -> HostOptions:
+        return HostOptions.from_cli(
+            self.creds,
+            ca_file=self.ca_file,
+            cert_dir=self.cert_dir,
+            insecure=self.insecure,
+            plain_http=self.plain_http,
+        )
+
+
+def use_registries(common: RegistryFlags, sides: dict[str, RegistryFlags] | None = None) -> None:
+    """Configure the ``docker://`` transport: ``common`` for every registry, and per image
+    reference in ``sides`` its own flags over ``common`` for that reference's host."""
+    hosts = RegistryHosts(common.host_options())
+    for reference, flags in (sides or {}).items():
+        ref = parse_reference(reference)
+        if isinstance(ref, RegistryReference):
+            hosts.set(ref.endpoint, flags.over(common).host_options())
+    configure(hosts)
