@@ -1,57 +1,135 @@
 """Open a converted OverlayBD image as a block device and a filesystem (spec §11).
 
 Every layer blob is read through a positional byte source: a local blob file for
-OCI layouts, an HTTP range reader for registries. Only the headers, the jump
+OCI layouts, HTTP range requests for registries. Only the headers, the jump
 tables and the indexes are read on open; file data is fetched when it is read.
+Registry images go through a :class:`~.fetcher.BlockFetcher` per layer and the
+persistent :class:`~.cache.ChunkCache`; a source image that is not an OverlayBD
+image is replaced by its streaming referrer (spec §8).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 from ..errors import FormatError, ImageError, UnsupportedError
-from ..ext4 import Filesystem
 from ..io import ByteSource
 from ..layer import LayerBlob, open_layer_blob
 from ..lsmt.stack import LayerStack
 from ..oci.descriptor import Descriptor
 from ..oci.image import ImageSource, open_source
 from ..oci.platform import Platform, host_platform
-from ..oci.reference import ImageReference
+from ..oci.reference import ImageReference, RegistryReference, parse_reference
 from ..oci.resolve import ResolvedImage
-from ..registry import image as _registry_transport  # noqa: F401  (registers docker://)
+from ..registry.options import RegistryHosts
+from .cache import DEFAULT_LIMIT, ChunkCache
+from .chunks import DEFAULT_CHUNK_SIZE
+from .fetcher import DEFAULT_MEMORY_CHUNKS, DEFAULT_READAHEAD
+from .filesystem import ImageFilesystem
+from .layer import open_lazy_layer
+from .referrer import find_streaming_referrer, is_overlaybd_image
+from .registry_source import RegistryImageSource, open_registry_source
+from .stats import CountingSource, ImageStats, LayerStats
 
 log = logging.getLogger(__name__)
 
+REFERRER_MODES = ("auto", "always", "never")
+OPEN_THREADS = 8
+
+
+@dataclass(frozen=True)
+class LazyOptions:
+    """How registry images are read.
+
+    ``referrer``: ``auto`` follows the streaming referrer when the named image is
+    not an OverlayBD image, ``always`` insists on it, ``never`` opens the name as is.
+    ``cache`` shares an open cache (the image does not close it); otherwise one is
+    opened at ``cache_dir`` (default :func:`~.cache.default_cache_dir`) unless
+    ``use_cache`` is False.
+    """
+
+    hosts: RegistryHosts | None = None
+    use_cache: bool = True
+    cache_dir: str | None = None
+    cache_limit: int = DEFAULT_LIMIT
+    cache: ChunkCache | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    readahead: int = DEFAULT_READAHEAD
+    memory_chunks: int = DEFAULT_MEMORY_CHUNKS
+    referrer: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.referrer not in REFERRER_MODES:
+            raise ImageError(
+                f"referrer mode: expected one of {', '.join(REFERRER_MODES)}, found "
+                f"{self.referrer!r}"
+            )
+        if self.chunk_size <= 0 or self.readahead < 0 or self.memory_chunks <= 0:
+            raise ImageError(
+                f"lazy options: expected chunk size > 0, readahead >= 0 and memory chunks > 0, "
+                f"found {self.chunk_size}, {self.readahead}, {self.memory_chunks}"
+            )
+
 
 class OverlayImage:
-    """A converted image opened for reading: ``device`` is the merged virtual disk."""
+    """A converted image opened for reading: ``device`` is the merged virtual disk.
 
-    def __init__(self, source: ImageSource, image: ResolvedImage) -> None:
+    ``stats`` counts the bytes and requests spent on each layer blob.
+    """
+
+    def __init__(
+        self,
+        source: ImageSource,
+        image: ResolvedImage,
+        lazy: LazyOptions | None = None,
+        cache: ChunkCache | None = None,
+        owns_cache: bool = False,
+    ) -> None:
         self.source = source
         self.image = image
         self.name = source.name
+        self.lazy = lazy
+        self.cache = cache
         self._stack = ExitStack()
-        self.layers: list[LayerBlob] = []
+        if owns_cache and cache is not None:
+            self._stack.callback(cache.close)
+        self.stats = ImageStats([LayerStats(d.digest, d.size) for d in image.layers])
         try:
-            for position, layer in enumerate(image.layers):
-                blob = self._blob_source(layer, position)
-                try:
-                    self.layers.append(open_layer_blob(blob))
-                except FormatError as exc:
-                    raise ImageError(
-                        f"{self.name}: layer {position} ({layer.digest}) is not an OverlayBD "
-                        f"layer: {exc}"
-                    ) from None
+            count = len(image.layers)
+            with ThreadPoolExecutor(max(1, min(OPEN_THREADS, count))) as pool:
+                self.layers: list[LayerBlob] = list(pool.map(self._open_layer, range(count)))
         except BaseException:
             self.close()
             raise
         self.device = LayerStack([b.lsmt for b in self.layers], name=self.name)
-        self._fs: Filesystem | None = None
+        self._fs: ImageFilesystem | None = None
 
-    def _blob_source(self, layer: Descriptor, position: int) -> ByteSource:
+    def _open_layer(self, position: int) -> LayerBlob:
+        layer = self.image.layers[position]
+        blob = self._blob_source(layer)
+        stats = self.stats.layers[position]
+        try:
+            if self.lazy is None:
+                return open_layer_blob(CountingSource(blob, stats))
+            return open_lazy_layer(
+                blob,
+                layer.digest,
+                stats,
+                self.cache,
+                chunk_size=self.lazy.chunk_size,
+                readahead=self.lazy.readahead,
+                memory_chunks=self.lazy.memory_chunks,
+            )
+        except FormatError as exc:
+            raise ImageError(
+                f"{self.name}: layer {position} ({layer.digest}) is not an OverlayBD layer: {exc}"
+            ) from None
+
+    def _blob_source(self, layer: Descriptor) -> ByteSource:
         opener = getattr(self.source, "blob_source", None)
         if opener is None:
             raise UnsupportedError(f"{self.name}: this transport cannot read blob ranges")
@@ -63,10 +141,10 @@ class OverlayImage:
     def platform(self) -> Platform:
         return self.image.platform
 
-    def filesystem(self) -> Filesystem:
-        """The ext4 filesystem on the merged disk, read-only."""
+    def filesystem(self) -> ImageFilesystem:
+        """The ext4 filesystem on the merged disk, read-only and safe to share by threads."""
         if self._fs is None:
-            self._fs = Filesystem(self.device, writable=False)
+            self._fs = ImageFilesystem(self.device)
         return self._fs
 
     def close(self) -> None:
@@ -96,13 +174,54 @@ def pick_image(
 
 
 def open_image(
-    reference: str | ImageReference, platforms: Sequence[Platform] | None = None
+    reference: str | ImageReference,
+    platforms: Sequence[Platform] | None = None,
+    options: LazyOptions | None = None,
 ) -> OverlayImage:
-    """Open a converted image (one platform of it) for reading."""
-    source = open_source(reference)
+    """Open a converted image (one platform of it) for reading.
+
+    Layouts and archives are read from their local files; registry names
+    (``docker://HOST/REPO:TAG`` or ``HOST/REPO:TAG``) lazily, through the cache.
+    """
+    ref = parse_reference(reference) if isinstance(reference, str) else reference
+    if isinstance(ref, RegistryReference):
+        return _open_registry_image(ref, platforms, options or LazyOptions())
+    source = open_source(ref)
     try:
         image = pick_image(source.resolve(platforms or None), platforms, source.name)
         return OverlayImage(source, image)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _open_registry_image(
+    ref: RegistryReference, platforms: Sequence[Platform] | None, options: LazyOptions
+) -> OverlayImage:
+    source: RegistryImageSource = open_registry_source(ref, options.hosts)
+    try:
+        image = pick_image(source.resolve(platforms or None), platforms, source.name)
+        wants_referrer = options.referrer == "always" or (
+            options.referrer == "auto" and not is_overlaybd_image(image)
+        )
+        if wants_referrer:
+            target = find_streaming_referrer(source.client, source.repository, image, source.root())
+            source = source.with_root(target)
+            image = pick_image(source.resolve(platforms or None), platforms, source.name)
+            log.info("%s: reading streaming referrer %s", ref, target.digest)
+        if not is_overlaybd_image(image):
+            log.warning("%s: layers lack the OverlayBD annotations; trying them anyway", ref)
+        cache = options.cache
+        owns_cache = False
+        if cache is None and options.use_cache:
+            cache = ChunkCache(options.cache_dir, options.cache_limit)
+            owns_cache = True
+        try:
+            return OverlayImage(source, image, options, cache, owns_cache)
+        except BaseException:
+            if owns_cache and cache is not None:
+                cache.close()
+            raise
     except BaseException:
         source.close()
         raise

@@ -1,0 +1,64 @@
+"""Find the OverlayBD image attached to a source image as a streaming referrer (spec §8).
+
+A source image (plain OCI layers) may carry a referrer whose ``artifactType`` is
+Azure's streaming type or the accelerated-container-image native type; its manifest
+is an ordinary OverlayBD manifest. Referrers attach to each platform's manifest
+(spec §8.2) or, for converted indexes, to the source index (spec §8.1); both are
+looked up here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import NotFoundError
+from ..oci import mediatypes as mt
+from ..oci.descriptor import Descriptor
+from ..oci.resolve import ResolvedImage
+
+log = logging.getLogger(__name__)
+
+STREAMING_ARTIFACT_TYPES = (mt.ARTIFACT_AZURE_STREAMING, mt.ARTIFACT_OVERLAYBD_NATIVE)
+CREATED_ANNOTATION = "org.opencontainers.image.created"
+
+
+def is_overlaybd_image(image: ResolvedImage) -> bool:
+    """True when every layer carries the OverlayBD blob annotations (spec §5.7)."""
+    layers = image.layers
+    return bool(layers) and all(mt.ANNOTATION_BLOB_DIGEST in layer.annotations for layer in layers)
+
+
+def pick_referrer(found: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The preferred referrer: streaming type first, then the newest by creation time."""
+    candidates = [e for e in found if e.get("artifactType") in STREAMING_ARTIFACT_TYPES]
+    candidates.sort(key=lambda e: (e.get("annotations") or {}).get(CREATED_ANNOTATION, ""))
+    candidates.reverse()
+    candidates.sort(key=lambda e: STREAMING_ARTIFACT_TYPES.index(e["artifactType"]))
+    return candidates[0] if candidates else None
+
+
+def find_streaming_referrer(
+    client: Any, repository: str, image: ResolvedImage, root: Descriptor
+) -> Descriptor:
+    """The OverlayBD manifest (or index) referring to ``image`` or to the ``root`` index.
+
+    ``client`` is a :class:`~overlaybd_py.registry.RegistryClient`.
+    """
+    subjects = [image.descriptor.digest]
+    subjects += [parent.digest for parent in image.parents]
+    if root.digest not in subjects:
+        subjects.append(root.digest)
+    for subject in subjects:
+        found: list[dict[str, Any]] = []
+        for artifact_type in STREAMING_ARTIFACT_TYPES:
+            found += client.referrers(repository, subject, artifact_type)
+        chosen = pick_referrer(found)
+        if chosen is not None:
+            log.info("%s@%s: streaming referrer %s", repository, subject, chosen["digest"])
+            return Descriptor(chosen["mediaType"], chosen["digest"], int(chosen["size"]))
+    raise NotFoundError(
+        f"{repository}@{image.descriptor.digest}: not an OverlayBD image and no referrer with "
+        f"artifactType {' or '.join(STREAMING_ARTIFACT_TYPES)} points at it"
+    )
