@@ -195,7 +195,11 @@ def test_legacy_docker_archive_is_refused(tmp_path: Path) -> None:
         open_source(f"docker-archive:{archive}")
 
 
-def test_registry_transport_is_pluggable(tmp_path: Path) -> None:
+def test_registry_transport_is_pluggable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from overlaybd_py.oci import image as oci_image
+
+    # The registry package registers docker:// when imported; without it, none exists.
+    monkeypatch.delitem(oci_image._SOURCES, "docker", raising=False)
     with pytest.raises(UnsupportedError, match="no docker transport is available"):
         open_source("docker://registry.example/x:y")
     with pytest.raises(ImageError, match="named by a tag, not a digest"):
