@@ -14,6 +14,14 @@ from overlaybd_py.export import export_raw
 from overlaybd_py.ext4 import Stat
 from overlaybd_py.lazy import open_image
 
+from .lazy_opts import (
+    CacheDirOption,
+    NoCacheOption,
+    ReferrerOption,
+    StatsOption,
+    lazy_options,
+    report_stats,
+)
 from .options import JsonOption, PlatformOption, platforms
 from .registry_opts import (
     CaFileOption,
@@ -56,10 +64,15 @@ def ls(
     ca_file: CaFileOption = None,
     cert_dir: CertDirOption = None,
     json: JsonOption = False,
+    stats: StatsOption = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    referrer: ReferrerOption = "auto",
 ) -> None:
     """List a directory of IMAGE like ``ls -l``."""
     use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
-    with open_image(image, platforms(platform)) as opened:
+    options = lazy_options(cache_dir, no_cache, referrer)
+    with open_image(image, platforms(platform), options) as opened:
         fs = opened.filesystem()
         info = fs.stat(path)
         names = fs.listdir(path) if stat_module.S_ISDIR(info.st_mode) else [None]
@@ -69,6 +82,8 @@ def ls(
             entry = fs.stat(full)
             target = fs.readlink(full) if stat_module.S_ISLNK(entry.st_mode) else None
             rows.append((name or path, entry, target))
+        if stats:
+            report_stats(opened)
     if json:
         emit_json([{"name": n, **_stat_dict(s), "target": t} for n, s, t in rows])
         return
@@ -85,15 +100,22 @@ def cat(
     insecure: InsecureOption = False,
     ca_file: CaFileOption = None,
     cert_dir: CertDirOption = None,
+    stats: StatsOption = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    referrer: ReferrerOption = "auto",
 ) -> None:
     """Write a file of IMAGE to standard output."""
     use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
-    with open_image(image, platforms(platform)) as opened:
+    options = lazy_options(cache_dir, no_cache, referrer)
+    with open_image(image, platforms(platform), options) as opened:
         handle = opened.filesystem().open(path)
         out = sys.stdout.buffer
         for offset in range(0, handle.size, _CHUNK):
             out.write(handle.pread(offset, _CHUNK))
         out.flush()
+        if stats:
+            report_stats(opened)
 
 
 def stat(
@@ -106,16 +128,23 @@ def stat(
     ca_file: CaFileOption = None,
     cert_dir: CertDirOption = None,
     json: JsonOption = False,
+    stats: StatsOption = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    referrer: ReferrerOption = "auto",
 ) -> None:
     """Show the inode of a path in IMAGE."""
     use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
-    with open_image(image, platforms(platform)) as opened:
+    options = lazy_options(cache_dir, no_cache, referrer)
+    with open_image(image, platforms(platform), options) as opened:
         fs = opened.filesystem()
         info = fs.stat(path)
         result = {"path": path, **_stat_dict(info)}
         if stat_module.S_ISLNK(info.st_mode):
             result["target"] = fs.readlink(path)
         result["xattrs"] = {k: v.hex() for k, v in fs.xattrs(path).items()}
+        if stats:
+            report_stats(opened)
     if json:
         emit_json(result)
         return

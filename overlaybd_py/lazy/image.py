@@ -25,6 +25,7 @@ from ..oci.image import ImageSource, open_source
 from ..oci.platform import Platform, host_platform
 from ..oci.reference import ImageReference, RegistryReference, parse_reference
 from ..oci.resolve import ResolvedImage
+from ..registry.image import RegistrySource
 from ..registry.options import RegistryHosts
 from .cache import DEFAULT_LIMIT, ChunkCache
 from .chunks import DEFAULT_CHUNK_SIZE
@@ -32,7 +33,6 @@ from .fetcher import DEFAULT_MEMORY_CHUNKS, DEFAULT_READAHEAD
 from .filesystem import ImageFilesystem
 from .layer import open_lazy_layer
 from .referrer import find_streaming_referrer, is_overlaybd_image
-from .registry_source import RegistryImageSource, open_registry_source
 from .stats import CountingSource, ImageStats, LayerStats
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class LazyOptions:
     ``use_cache`` is False.
     """
 
-    hosts: RegistryHosts | None = None
+    hosts: RegistryHosts | None = None  # None: the ``docker://`` transport's configured hosts
     use_cache: bool = True
     cache_dir: str | None = None
     cache_limit: int = DEFAULT_LIMIT
@@ -198,15 +198,17 @@ def open_image(
 def _open_registry_image(
     ref: RegistryReference, platforms: Sequence[Platform] | None, options: LazyOptions
 ) -> OverlayImage:
-    source: RegistryImageSource = open_registry_source(ref, options.hosts)
+    source = _registry_source(ref, options.hosts)
     try:
         image = pick_image(source.resolve(platforms or None), platforms, source.name)
         wants_referrer = options.referrer == "always" or (
             options.referrer == "auto" and not is_overlaybd_image(image)
         )
         if wants_referrer:
-            target = find_streaming_referrer(source.client, source.repository, image, source.root())
-            source = source.with_root(target)
+            repository = ref.repository
+            target = find_streaming_referrer(source.client, repository, image, source.root())
+            named = RegistryReference(ref.registry, repository, None, target.digest)
+            source = _registry_source(named, options.hosts)
             image = pick_image(source.resolve(platforms or None), platforms, source.name)
             log.info("%s: reading streaming referrer %s", ref, target.digest)
         if not is_overlaybd_image(image):
@@ -225,3 +227,11 @@ def _open_registry_image(
     except BaseException:
         source.close()
         raise
+
+
+def _registry_source(ref: RegistryReference, hosts: RegistryHosts | None) -> RegistrySource:
+    """The ``docker://`` transport's source, on a client from ``hosts`` when given."""
+    source = RegistrySource(ref)
+    if hosts is not None:
+        source.client = hosts.client(ref.endpoint)
+    return source
