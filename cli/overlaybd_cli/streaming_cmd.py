@@ -1,8 +1,9 @@
 """``obd referrers`` and ``obd verify``: list and check streaming referrers of an image.
 
 Register on the main app with ``streaming_cmd.register(app)`` (top-level commands
-``referrers`` and ``verify``). ``render_publish`` prints what
-:func:`overlaybd_py.streaming.publish.publish_report` did, for ``obd convert --referrer``.
+``referrers`` and ``verify``). For ``obd convert --referrer``: the options
+``ReferrerOption``, ``ArtifactTypeOpt`` and ``ExistingOption``, and
+``attach_after_convert(report, ...)`` to call once ``convert()`` has returned.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ from typing import Annotated
 
 import typer
 
-from overlaybd_py.registry.options import HostOptions, RegistryHosts
+from overlaybd_py.convert.report import ConvertReport
 from overlaybd_py.streaming.checks import Check
 from overlaybd_py.streaming.discover import list_referrers
-from overlaybd_py.streaming.publish import PublishResult
+from overlaybd_py.streaming.publish import PublishResult, publish_report
 from overlaybd_py.streaming.verify import verify_image
 
+from .options import JsonOption
+from .registry_opts import (
+    CaFileOption,
+    CertDirOption,
+    CredsOption,
+    InsecureOption,
+    PlainHttpOption,
+    RegistryFlags,
+    use_registries,
+)
 from .render import emit_json
 
 DIGEST_SHOWN = 19
@@ -33,24 +44,6 @@ ArtifactTypeOpt = Annotated[
         help="Artifact media type, or an alias: azure-streaming, overlaybd-native.",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-CredsOpt = Annotated[str | None, typer.Option("--creds", help="Registry USER:PASSWORD.")]
-CaFileOpt = Annotated[str | None, typer.Option("--ca-file", help="Extra trusted CA (PEM).")]
-CertDirOpt = Annotated[
-    str | None, typer.Option("--cert-dir", help="certs.d-style directory (CAs, client cert).")
-]
-InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Skip TLS verification.")]
-PlainHttpOpt = Annotated[bool, typer.Option("--plain-http", help="Use HTTP, not HTTPS.")]
-
-
-def registry_hosts(
-    creds: str | None, ca_file: str | None, cert_dir: str | None, insecure: bool, plain_http: bool
-) -> RegistryHosts:
-    """Registry options from the oras-style flags, for every host the command contacts."""
-    options = HostOptions.from_cli(
-        creds, ca_file=ca_file, cert_dir=cert_dir, insecure=insecure, plain_http=plain_http
-    )
-    return RegistryHosts(default=options)
 
 
 def short(digest: str) -> str:
@@ -60,16 +53,16 @@ def short(digest: str) -> str:
 def referrers(
     image: ImageArg,
     artifact_type: ArtifactTypeOpt = None,
-    json: JsonOpt = False,
-    creds: CredsOpt = None,
-    ca_file: CaFileOpt = None,
-    cert_dir: CertDirOpt = None,
-    insecure: InsecureOpt = False,
-    plain_http: PlainHttpOpt = False,
+    json: JsonOption = False,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
 ) -> None:
     """List the referrers of IMAGE and of each of its platform manifests."""
-    hosts = registry_hosts(creds, ca_file, cert_dir, insecure, plain_http)
-    found = list_referrers(image, artifact_type, hosts=hosts)
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
+    found = list_referrers(image, artifact_type)
     if json:
         emit_json([subject.to_dict() for subject in found])
         return
@@ -94,16 +87,16 @@ def verify(
         bool, typer.Option("--deep", help="Also read every byte: digests, block CRCs, ext4.")
     ] = False,
     artifact_type: ArtifactTypeOpt = None,
-    json: JsonOpt = False,
-    creds: CredsOpt = None,
-    ca_file: CaFileOpt = None,
-    cert_dir: CertDirOpt = None,
-    insecure: InsecureOpt = False,
-    plain_http: PlainHttpOpt = False,
+    json: JsonOption = False,
+    creds: CredsOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    cert_dir: CertDirOption = None,
 ) -> None:
     """Check the streaming referrer(s) of IMAGE; exit 0 only when every check passes."""
-    hosts = registry_hosts(creds, ca_file, cert_dir, insecure, plain_http)
-    report = verify_image(image, deep, artifact_type, hosts=hosts)
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
+    report = verify_image(image, deep, artifact_type)
     if json:
         emit_json(report.to_dict())
     else:
@@ -130,7 +123,33 @@ def render_publish(results: Sequence[PublishResult]) -> None:
         typer.echo(line)
 
 
+def attach_after_convert(
+    report: ConvertReport, artifact_type: str | None, existing: str, quiet: bool = False
+) -> list[PublishResult]:
+    """``obd convert --referrer``: attach every converted platform manifest to its source
+    (results also land in ``report.referrers``); prints one line per referrer unless quiet."""
+    results = publish_report(report, artifact_type=artifact_type, existing=existing)
+    if not quiet:
+        render_publish(results)
+    return results
+
+
 def register(app: typer.Typer) -> None:
     """Add ``referrers`` and ``verify`` as top-level commands of ``app``."""
     app.command("referrers")(referrers)
     app.command("verify")(verify)
+
+
+ReferrerOption = Annotated[
+    bool,
+    typer.Option(
+        "--referrer", help="Also attach the result to the source image as a streaming referrer."
+    ),
+]
+ExistingOption = Annotated[
+    str,
+    typer.Option(
+        "--existing",
+        help="When the source already has such a referrer: skip, replace or add.",
+    ),
+]

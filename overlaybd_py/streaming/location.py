@@ -92,14 +92,20 @@ class ImageLocation(Protocol):
 def open_location(
     reference: str | ImageReference, hosts: RegistryHosts | None = None
 ) -> ImageLocation:
-    """The layout or repository an image name points into."""
+    """The layout or repository an image name points into.
+
+    Registry connection options come from ``hosts``, else from the ``docker://``
+    transport's configuration (``overlaybd_py.registry.image.configure``), so commands
+    that configured it for ``convert`` reach the same registries the same way.
+    """
     ref = parse_reference(reference) if isinstance(reference, str) else reference
     if isinstance(ref, LayoutReference) and ref.transport == OCI:
         return LayoutLocation(ref)
     if isinstance(ref, RegistryReference):
+        from ..registry.image import registry_hosts
         from .registry_location import RegistryLocation
 
-        return RegistryLocation(ref, hosts or RegistryHosts())
+        return RegistryLocation(ref, hosts or registry_hosts())
     raise UnsupportedError(
         f"{ref}: streaming referrers need an oci: layout directory or a docker:// registry, "
         f"found the {ref.transport} transport"

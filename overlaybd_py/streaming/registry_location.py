@@ -36,7 +36,7 @@ class RegistryLocation:
         self.repository = ref.repository
         self.host = ref.endpoint
         self.name = f"docker://{ref.name}"
-        self.client = RegistryClient(self.host, hosts.get(ref.registry))
+        self.client = RegistryClient(self.host, hosts.get(self.host))
         self._manifests: dict[str, bytes] = {}
 
     def resolve(self) -> Descriptor:

@@ -95,3 +95,16 @@ def client(registry: RegistryServer) -> Iterator[RegistryClient]:
 @pytest.fixture
 def repo() -> str:
     return f"streaming/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def docker_transport(hosts: RegistryHosts) -> Iterator[RegistryHosts]:
+    """The ``docker://`` transport configured for the plain-HTTP test registry."""
+    from overlaybd_py.registry import image
+
+    previous = image.registry_hosts()
+    image.configure(hosts)
+    try:
+        yield hosts
+    finally:
+        image.configure(previous)

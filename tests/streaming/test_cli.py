@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from overlaybd_cli import streaming_cmd
+
 from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
 from overlaybd_py.streaming.publish import publish_converted, publish_report
@@ -114,3 +117,22 @@ def test_verify_on_registry(
     unreachable = obd("verify", image)  # HTTPS against a plain-HTTP registry
     assert unreachable.returncode == 1
     assert len(unreachable.stderr.strip().splitlines()) == 1
+
+
+def test_help_and_attach_after_convert(
+    converted: Converted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("referrers", "verify"):
+        shown = obd(command, "--help")
+        assert shown.returncode == 0 and "--artifact-type" in shown.stdout, shown.stderr
+
+    (result,) = streaming_cmd.attach_after_convert(converted.report, None, "skip")
+    line = capsys.readouterr().out.strip()
+    assert line == (
+        f"referrer pushed linux/amd64: {result.referrer} -> subject sha256:7e9b6e7ba284 "
+        "(index.json)"
+    )
+    assert converted.report.referrers[0]["action"] == "pushed"
+    streaming_cmd.attach_after_convert(converted.report, None, "skip", quiet=True)
+    assert capsys.readouterr().out == ""
+    assert converted.report.referrers[0]["action"] == "exists"

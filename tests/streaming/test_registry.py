@@ -8,6 +8,7 @@ from pathlib import Path
 
 from overlaybd_py.convert import ConvertOptions
 from overlaybd_py.oci import mediatypes as mt
+from overlaybd_py.oci.platform import Platform
 from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
 from overlaybd_py.registry.referrers import referrer_descriptor, referrers_tag, update_tag_index
@@ -207,4 +208,40 @@ def test_converted_image_in_another_repository_is_mounted(
     )
     assert set(result.blobs.values()) == {"mounted"}
     report = verify_image(image, deep=True, hosts=hosts)
+    assert report.passed, failed(report)
+
+
+def test_convert_from_registry_then_attach(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    tmp_path: Path,
+    docker_transport: RegistryHosts,
+) -> None:
+    """``obd convert docker://... docker://... --referrer`` as the CLI will run it."""
+    from overlaybd_py.convert import convert
+    from overlaybd_py.streaming.publish import publish_report
+
+    layout = copy_hello(tmp_path)
+    push_image(client, layout, INDEX_TAG, repo)
+    source = f"docker://{registry.host}/{repo}:{INDEX_TAG}"
+    report = convert(
+        source,
+        f"docker://{registry.host}/{repo}:obd",
+        ConvertOptions(platforms=(Platform("linux", "amd64"), Platform("linux", "arm64"))),
+    )
+    results = publish_report(report)  # hosts: the transport's configuration
+    assert [r.action for r in results] == ["pushed", "pushed"]
+    assert {r.platform for r in results} == {"linux/amd64", "linux/arm64/v8"}
+    assert all(set(r.blobs.values()) == {"exists"} for r in results)
+    assert report.referrers == [r.to_dict() for r in results]
+    assert [r.action for r in publish_report(report)] == ["exists", "exists"]
+
+    listing = list_referrers(source)
+    assert [len(s.referrers) for s in listing if s.platform in {r.platform for r in results}] == [
+        1,
+        1,
+    ]
+    amd64 = next(s.subject for s in listing if s.platform == "linux/amd64")
+    report = verify_image(f"docker://{registry.host}/{repo}@{amd64}", deep=True)
     assert report.passed, failed(report)
