@@ -14,7 +14,7 @@ import typer
 
 from overlaybd_py.errors import OverlayBDError
 
-from . import check_cmd, convert_cmd, image_cmd, layer_cmd, zfile_cmd
+from . import check_cmd, convert_cmd, image_cmd, layer_cmd, mount_cmd, zfile_cmd
 
 app = typer.Typer(
     name="obd",
@@ -32,6 +32,7 @@ app.command()(image_cmd.ls)
 app.command()(image_cmd.cat)
 app.command()(image_cmd.stat)
 app.command("check")(check_cmd.check)
+app.command()(mount_cmd.mount)
 
 
 def _configure_logging() -> None:
