@@ -47,6 +47,15 @@ class Existing(StrEnum):
     ADD = "add"
 
 
+def parse_existing(value: Existing | str) -> Existing:
+    """``skip``/``replace``/``add`` as an :class:`Existing` (a clear error otherwise)."""
+    try:
+        return Existing(value)
+    except ValueError:
+        choices = ", ".join(e.value for e in Existing)
+        raise ImageError(f"--existing: expected one of {choices}, found {value!r}") from None
+
+
 @dataclass(frozen=True)
 class ReferrerInput:
     """One platform to publish: the exact source manifest and the converted manifest bytes."""
@@ -91,7 +100,7 @@ def publish_referrers(
 ) -> list[PublishResult]:
     """Attach one referrer per input to ``location``; blobs come from ``origin`` (default:
     ``location`` itself, when the converted image was written there)."""
-    policy = Existing(existing)
+    policy = parse_existing(existing)
     wanted = resolve_artifact_type(artifact_type)
     return [_publish_one(location, item, origin or location, wanted, policy) for item in inputs]
 

@@ -6,7 +6,10 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from overlaybd_py.convert import ConvertOptions
+from overlaybd_py.errors import ImageError
 from overlaybd_py.oci import mediatypes as mt
 from overlaybd_py.oci.layout import OCILayout
 from overlaybd_py.streaming.discover import list_referrers
@@ -208,3 +211,8 @@ def test_referrer_named_by_digest_and_wrong_subject(converted: Converted) -> Non
     problems = failed(verify_image(f"oci:{converted.layout}@{wrong.digest}"))
     assert "annotations" in problems  # arch amd64 annotated on an arm64 subject
     assert "config" in problems  # config platform differs from the subject's
+
+
+def test_bad_existing_value(converted: Converted) -> None:
+    with pytest.raises(ImageError, match="--existing: expected one of skip, replace, add"):
+        publish_report(converted.report, existing="keep")
