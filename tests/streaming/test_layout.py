@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from overlaybd_py.convert import ConvertOptions
+from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.errors import ImageError
 from overlaybd_py.oci import mediatypes as mt
 from overlaybd_py.oci.layout import OCILayout
@@ -127,12 +127,9 @@ def test_multi_platform_one_referrer_per_child(tmp_path: Path) -> None:
 
 def test_publish_converted_from_another_layout(tmp_path: Path) -> None:
     source = copy_hello(tmp_path, "source")
-    target = tmp_path / "target"
-    convert_into_other = f"oci:{target}:obd"
-    from overlaybd_py.convert import convert
-
-    convert(f"oci:{source}:amd64", convert_into_other)
-    (result,) = publish_converted(f"oci:{source}:amd64", convert_into_other)
+    target = f"oci:{tmp_path / 'target'}:obd"
+    convert(f"oci:{source}:amd64", target)
+    (result,) = publish_converted(f"oci:{source}:amd64", target)
     assert set(result.blobs.values()) == {"copied"}
     report = verify_image(f"oci:{source}:amd64", deep=True)
     assert report.passed, failed(report)
