@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from overlaybd_py.check import check_image, compare_trees, expected_tree, scan_directory
-from overlaybd_py.convert import ConvertReport, convert
+from overlaybd_py.convert import ConvertOptions, ConvertReport, convert
 from overlaybd_py.export import export_raw
 from overlaybd_py.lazy import open_image
 from overlaybd_py.oci import open_layer, open_source
@@ -137,3 +137,27 @@ def test_kernel_mount_shows_the_source_tree(
         found = scan_directory(root)
     assert compare_trees(expected, found) == []
     assert found["/opt/app/bin/app"].xattrs["security.capability"] == CAP_NET_BIND_SERVICE
+
+
+def test_converting_again_gives_the_same_digests(
+    debian_source: str, debian_converted: tuple[str, ConvertReport], tmp_path: Path
+) -> None:
+    again = convert(debian_source, f"oci:{tmp_path / 'again'}:latest")
+    first = debian_converted[1]
+    assert again.digest == first.digest
+    assert [layer.blob_digest for layer in again.images[0].layers] == [
+        layer.blob_digest for layer in first.images[0].layers
+    ]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [ConvertOptions(algorithm="zstd", vsize=None), ConvertOptions(mkfs=False)],
+    ids=["zstd-auto-vsize", "no-mkfs-base-layer"],
+)
+def test_other_options_also_match_the_source(
+    debian_source: str, options: ConvertOptions, tmp_path: Path
+) -> None:
+    target = f"oci:{tmp_path / 'obd'}:latest"
+    convert(debian_source, target, options)
+    assert check_image(target, debian_source).differences == []
