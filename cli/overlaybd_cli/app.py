@@ -14,7 +14,15 @@ import typer
 
 from overlaybd_py.errors import OverlayBDError
 
-from . import check_cmd, convert_cmd, image_cmd, layer_cmd, mount_cmd, zfile_cmd
+from . import (
+    check_cmd,
+    convert_cmd,
+    image_cmd,
+    layer_cmd,
+    mount_cmd,
+    streaming_cmd,
+    zfile_cmd,
+)
 
 app = typer.Typer(
     name="obd",
@@ -31,6 +39,7 @@ app.command()(image_cmd.export)
 app.command()(image_cmd.ls)
 app.command()(image_cmd.cat)
 app.command()(image_cmd.stat)
+streaming_cmd.register(app)
 app.command("check")(check_cmd.check)
 app.command()(mount_cmd.mount)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from typing import Annotated
 
 import typer
@@ -18,8 +19,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from overlaybd_py.convert import ConvertOptions, ProgressEvent, convert, parse_size
+from overlaybd_py.convert import (
+    ConvertOptions,
+    ConvertReport,
+    ProgressEvent,
+    convert,
+    parse_size,
+)
 
+from . import streaming_cmd
 from .options import JsonOption, PlatformOption, platforms
 from .registry_opts import (
     CaFileOption,
@@ -80,13 +88,26 @@ def _show_progress(quiet: bool, json: bool) -> bool:
     return not (quiet or json or os.environ.get("CI")) and sys.stderr.isatty()
 
 
+def _convert(
+    source: str, target: str, options: ConvertOptions, quiet: bool, json: bool
+) -> ConvertReport:
+    if _show_progress(quiet, json):
+        with _Bars(Console(stderr=True)) as bars:
+            return convert(source, target, options, progress=bars)
+    return convert(source, target, options)
+
+
 def convert_command(
     source: Annotated[
         str, typer.Argument(help="Source image: oci:DIR[:TAG], docker://HOST/REPO:TAG, ...")
     ],
     target: Annotated[
-        str, typer.Argument(help="Target image: oci:DIR[:TAG], oci-archive:FILE[:TAG], ...")
-    ],
+        str | None,
+        typer.Argument(
+            help="Target image: oci:DIR[:TAG], docker://HOST/REPO:TAG, ... Optional with "
+            "--referrer: the result is then stored only as a referrer of SOURCE."
+        ),
+    ] = None,
     algorithm: Annotated[str, typer.Option(help="ZFile compression: lz4 or zstd.")] = "lz4",
     block_size: Annotated[int, typer.Option(help="ZFile block size in bytes.")] = 4096,
     vsize: Annotated[
@@ -112,19 +133,23 @@ def convert_command(
     dest_insecure: Annotated[bool, typer.Option(help="No TLS verification, target.")] = False,
     src_ca_file: Annotated[str | None, typer.Option(help="CA file for the source.")] = None,
     dest_ca_file: Annotated[str | None, typer.Option(help="CA file for the target.")] = None,
+    referrer: streaming_cmd.ReferrerOption = False,
+    artifact_type: streaming_cmd.ArtifactTypeOpt = None,
+    existing: streaming_cmd.ExistingOption = "skip",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """Convert SOURCE into an OverlayBD image at TARGET."""
+    """Convert SOURCE into an OverlayBD image at TARGET (and/or as a referrer of SOURCE)."""
+    if target is None and not referrer:
+        raise typer.BadParameter("TARGET is required unless --referrer is given")
     if docker and oci:
         raise typer.BadParameter("--oci and --docker exclude each other")
-    use_registries(
-        RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir),
-        {
-            target: RegistryFlags(dest_creds, dest_plain_http, dest_insecure, dest_ca_file),
-            source: RegistryFlags(src_creds, src_plain_http, src_insecure, src_ca_file),
-        },
-    )
+    if docker and referrer:
+        raise typer.BadParameter("--referrer writes OCI manifests; it excludes --docker")
+    sides = {source: RegistryFlags(src_creds, src_plain_http, src_insecure, src_ca_file)}
+    if target is not None:
+        sides[target] = RegistryFlags(dest_creds, dest_plain_http, dest_insecure, dest_ca_file)
+    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir), sides)
     options = ConvertOptions(
         algorithm=algorithm,
         block_size=block_size,
@@ -134,11 +159,12 @@ def convert_command(
         platforms=platforms(platform),
         threads=threads,
     )
-    if _show_progress(quiet, json):
-        with _Bars(Console(stderr=True)) as bars:
-            report = convert(source, target, options, progress=bars)
-    else:
-        report = convert(source, target, options)
+    with tempfile.TemporaryDirectory(prefix="obd-referrer-") as scratch:
+        report = _convert(source, target or f"oci:{scratch}:converted", options, quiet, json)
+        if referrer:
+            streaming_cmd.attach_after_convert(report, artifact_type, existing, quiet=json)
+    if target is None:
+        report.target = f"referrers of {source}"
     if json:
         emit_json(report.to_dict())
         return
