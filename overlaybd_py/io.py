@@ -8,7 +8,9 @@ range reader all satisfy it, so readers stack without knowing what is below.
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 from .errors import FormatError
@@ -106,3 +108,25 @@ def read_exact(source: ByteSource, offset: int, length: int, what: str) -> bytes
             f"found {len(data)} (source is {source.size} bytes)"
         )
     return data
+
+
+class ChunkStream(io.RawIOBase):
+    """A read-only file object over an iterator of byte chunks (an HTTP body, a copy)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        n = min(len(buffer), len(self._pending))
+        memoryview(buffer).cast("B")[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n

@@ -9,13 +9,12 @@ a user sees) is pushed by ``commit``; an aborted conversion leaves no tag behind
 
 from __future__ import annotations
 
-import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import BinaryIO
 
 from ..errors import ImageError
-from ..io import ByteSource
+from ..io import ByteSource, ChunkStream
 from ..oci import mediatypes as mt
 from ..oci.blobio import verified_stream
 from ..oci.descriptor import Descriptor
@@ -43,28 +42,6 @@ def registry_hosts() -> RegistryHosts:
 
 def _client(ref: RegistryReference) -> RegistryClient:
     return _hosts.client(ref.endpoint)
-
-
-class _IterStream(io.RawIOBase):
-    """A file object over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        n = min(len(buffer), len(self._pending))
-        memoryview(buffer).cast("B")[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 class _FileSource:
@@ -113,7 +90,7 @@ class RegistrySource:
 
     def open_blob(self, descriptor: Descriptor) -> BinaryIO:
         chunks = self.client.iter_blob(self.ref.repository, descriptor.digest)
-        return verified_stream(_IterStream(chunks), descriptor, f"{self.name}@{descriptor.digest}")  # type: ignore[arg-type]
+        return verified_stream(ChunkStream(chunks), descriptor, f"{self.name}@{descriptor.digest}")  # type: ignore[arg-type]
 
     def blob_source(self, descriptor: Descriptor) -> ByteSource:
         return RegistryBlobSource(

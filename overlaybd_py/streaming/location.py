@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 from ..errors import ImageError, NotFoundError, UnsupportedError
-from ..io import ByteSource
+from ..io import ByteSource, ChunkStream
 from ..oci import mediatypes as mt
 from ..oci.blobio import write_file_atomic
 from ..oci.descriptor import Descriptor
@@ -121,28 +121,6 @@ def hash_file(path: str, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hasher.hexdigest()}"
 
 
-class ChunkReader(io.RawIOBase):
-    """A read-only stream over an iterator of byte chunks (for copying between stores)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-
 class LayoutLocation:
     """An OCI image layout directory; referrers are untagged ``index.json`` entries."""
 
@@ -234,7 +212,7 @@ def _open_stream(origin: ImageLocation, descriptor: Descriptor) -> BinaryIO:
             offset += len(chunk)
             yield chunk
 
-    return io.BufferedReader(ChunkReader(chunks()))  # type: ignore[return-value]
+    return io.BufferedReader(ChunkStream(chunks()))  # type: ignore[return-value]
 
 
 def _rewrite_index(root: str, change: Callable[[list[Descriptor]], list[Descriptor]]) -> None:
