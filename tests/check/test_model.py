@@ -204,3 +204,8 @@ def test_impossible_layers_are_clear_errors(layer: LayerTar, message: str) -> No
 def test_whole_seconds_without_pax_time() -> None:
     tree = model(LayerTar().file("f", mtime=MTIME).bytes())
     assert tree["/f"].mtime_ns == MTIME * NS and not tree["/f"].mtime_precise
+
+
+def test_hardlink_target_climbing_above_the_root_is_clamped() -> None:
+    tree = model(LayerTar().file("a", b"1").hardlink("b", "../../a").bytes())
+    assert tree["/b"].link_id == tree["/a"].link_id
