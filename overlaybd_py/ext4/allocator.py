@@ -4,6 +4,12 @@ Allocation is next-fit from the last allocated position, like upstream's libext2
 fork (spec §6.1), which also lays a streamed file out in as few extents as the
 free space allows. Bitmap blocks are pinned in the block cache while writable and
 scanned with C-speed regular expressions rather than per-bit Python loops.
+
+With ``gdt_csum`` (uninit_bg, the legacy base layer of spec §6.3) a group may
+say its bitmaps were never written: its block bitmap is then computed from the
+metadata that lies in the group, its inode bitmap is all free, and the flag is
+cleared once the group is first changed. ``bg_itable_unused`` follows the
+highest inode ever used in the group, as the kernel and libext2fs keep it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import re
 
 from ..errors import ConversionError, FormatError
 from .blockcache import BlockCache
+from .constants import BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_INODE_ZEROED
 from .geometry import Geometry
 from .records import GroupDesc, Superblock
 
@@ -126,11 +133,47 @@ def _add_used_dirs(d: GroupDesc, delta: int) -> None:
     d.bg_used_dirs_count_lo, d.bg_used_dirs_count_hi = value & 0xFFFF, value >> 16
 
 
+def desc_itable_unused(d: GroupDesc) -> int:
+    return int(d.bg_itable_unused_lo | (d.bg_itable_unused_hi << 16))
+
+
+def _set_itable_unused(d: GroupDesc, value: int) -> None:
+    d.bg_itable_unused_lo, d.bg_itable_unused_hi = value & 0xFFFF, value >> 16
+
+
+def group_metadata(geo: Geometry, descs: list[GroupDesc]) -> dict[int, list[tuple[int, int]]]:
+    """Per group, the ``[start, end)`` block runs of every group's bitmaps and inode table in it.
+
+    With flex_bg these runs sit in the first group of each flex group, not in
+    the group they describe.
+    """
+    runs: dict[int, list[tuple[int, int]]] = {}
+    itable = geo.inode_table_blocks
+    for desc in descs:
+        for start, length in (
+            (desc_block_bitmap(desc), 1),
+            (desc_inode_bitmap(desc), 1),
+            (desc_inode_table(desc), itable),
+        ):
+            end = start + length
+            while start < end:
+                group = geo.group_of_block(start)
+                stop = min(end, geo.group_first_block(group) + geo.group_block_count(group))
+                runs.setdefault(group, []).append((start, stop))
+                start = stop
+    return runs
+
+
 class Allocator:
     """Allocates and frees blocks and inodes, updating bitmaps, descriptors and superblock."""
 
     def __init__(
-        self, geometry: Geometry, sb: Superblock, descs: list[GroupDesc], cache: BlockCache
+        self,
+        geometry: Geometry,
+        sb: Superblock,
+        descs: list[GroupDesc],
+        cache: BlockCache,
+        uninit_flags: bool = False,
     ) -> None:
         self.geo = geometry
         self.sb = sb
@@ -139,12 +182,46 @@ class Allocator:
         self.dirty_groups: set[int] = set()
         self._block_cursor = 0
         self._inode_cursor = 0
+        self.uninit_flags = uninit_flags
+        self._metadata: dict[int, list[tuple[int, int]]] | None = None
+
+    # --- bitmaps ---------------------------------------------------------------------
+    def _flagged(self, group: int, flag: int) -> bool:
+        return self.uninit_flags and bool(self.descs[group].bg_flags & flag)
 
     def _block_bitmap(self, group: int) -> bytearray:
-        return self.cache.get(desc_block_bitmap(self.descs[group]), pin=True)
+        block = desc_block_bitmap(self.descs[group])
+        if self._flagged(group, BG_BLOCK_UNINIT) and self.cache.peek(block) is None:
+            self.cache.install(block, self._uninit_block_bitmap(group), pin=True)
+        return self.cache.get(block, pin=True)
+
+    def _uninit_block_bitmap(self, group: int) -> bytearray:
+        """What an uninitialised block bitmap stands for: the group's own metadata in use."""
+        geo = self.geo
+        if self._metadata is None:
+            self._metadata = group_metadata(geo, self.descs)
+        bitmap = bytearray(geo.block_size)
+        first = geo.group_first_block(group)
+        set_bits(bitmap, 0, geo.super_overhead(group), True)
+        for start, end in self._metadata.get(group, ()):
+            set_bits(bitmap, start - first, end - first, True)
+        set_bits(bitmap, geo.group_block_count(group), geo.block_size * 8, True)
+        return bitmap
+
+    def _block_bitmap_changed(self, group: int) -> None:
+        desc = self.descs[group]
+        self.cache.mark_dirty(desc_block_bitmap(desc))
+        if self._flagged(group, BG_BLOCK_UNINIT):
+            desc.bg_flags &= ~BG_BLOCK_UNINIT
+            self.dirty_groups.add(group)
 
     def _inode_bitmap(self, group: int) -> bytearray:
-        return self.cache.get(desc_inode_bitmap(self.descs[group]), pin=True)
+        block = desc_inode_bitmap(self.descs[group])
+        if self._flagged(group, BG_INODE_UNINIT) and self.cache.peek(block) is None:
+            bitmap = bytearray(self.geo.block_size)  # all free, the padding bits set
+            set_bits(bitmap, self.geo.inodes_per_group, self.geo.block_size * 8, True)
+            self.cache.install(block, bitmap, pin=True)
+        return self.cache.get(block, pin=True)
 
     # --- blocks ------------------------------------------------------------------------
     def alloc_blocks(self, count: int) -> list[tuple[int, int]]:
@@ -163,6 +240,7 @@ class Allocator:
                 limit = geo.group_block_count(group)
                 bitmap = self._block_bitmap(group)
                 bit = max(cursor - first, 0) if geo.group_of_block(cursor) == group else 0
+                taken = 0
                 while count:
                     start = find_free(bitmap, bit, limit)
                     if start < 0:
@@ -171,9 +249,11 @@ class Allocator:
                     set_bits(bitmap, start, end, True)
                     runs.append((first + start, end - start))
                     count -= end - start
+                    taken += end - start
                     bit = end
-                    self._take_blocks(group, end - start)
-                self.cache.mark_dirty(desc_block_bitmap(desc))
+                if taken:
+                    self._take_blocks(group, taken)
+                    self._block_bitmap_changed(group)
                 cursor = first + bit
             group = (group + 1) % geo.group_count
             if group == 0:
@@ -207,7 +287,7 @@ class Allocator:
             bitmap = self._block_bitmap(group)
             self._check_set(bitmap, start - first, n, start)
             set_bits(bitmap, start - first, start - first + n, False)
-            self.cache.mark_dirty(desc_block_bitmap(self.descs[group]))
+            self._block_bitmap_changed(group)
             self.cache.forget_range(start, n)
             _add_free_blocks(self.descs[group], n)
             self.sb.free_blocks_count = self.sb.free_blocks_count + n
@@ -237,6 +317,8 @@ class Allocator:
                 if bit >= 0:
                     _set_bit(bitmap, bit, True)
                     self.cache.mark_dirty(desc_inode_bitmap(desc))
+                    if self.uninit_flags:
+                        self._inode_taken(group, bit)
                     _add_free_inodes(desc, -1)
                     if is_dir:
                         _add_used_dirs(desc, 1)
@@ -247,6 +329,33 @@ class Allocator:
             group = (group + 1) % geo.group_count
             cursor = group * ipg
         raise ConversionError(f"ext4 has no free inode left ({geo.inodes_count} inodes)")
+
+    def _inode_taken(self, group: int, bit: int) -> None:
+        """Keep the uninit_bg bookkeeping of a group exact after inode ``bit`` was taken."""
+        desc = self.descs[group]
+        if desc.bg_flags & BG_INODE_UNINIT:
+            desc.bg_flags &= ~BG_INODE_UNINIT
+        if desc.bg_flags & BG_BLOCK_UNINIT:
+            # as the kernel does: a group with inodes in use has a written block bitmap
+            self._block_bitmap(group)
+            self._block_bitmap_changed(group)
+        ipg = self.geo.inodes_per_group
+        used = ipg - desc_itable_unused(desc)
+        if bit >= used:
+            if not desc.bg_flags & BG_INODE_ZEROED:
+                self._zero_inodes(group, used, bit + 1)
+            _set_itable_unused(desc, ipg - bit - 1)
+
+    def _zero_inodes(self, group: int, first: int, end: int) -> None:
+        """Clear inode slots ``[first, end)`` of a table not known to be zeroed."""
+        geo = self.geo
+        size = geo.inode_size
+        table = desc_inode_table(self.descs[group])
+        for index in range(first, end):
+            block, offset = divmod(index * size, geo.block_size)
+            data = self.cache.get(table + block)
+            data[offset : offset + size] = bytes(size)
+            self.cache.mark_dirty(table + block)
 
     def free_inode(self, ino: int, is_dir: bool) -> None:
         group, bit = divmod(ino - 1, self.geo.inodes_per_group)

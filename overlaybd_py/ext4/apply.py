@@ -104,18 +104,6 @@ def clean_components(name: bytes) -> list[bytes]:
     return parts
 
 
-def _escapes_root(name: bytes) -> bool:
-    depth = 0
-    for part in name.split(b"/"):
-        if part == b"..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part and part != b".":
-            depth += 1
-    return False
-
-
 def apply_layer(fs: Filesystem, stream: BinaryIO, name: str = "<layer>") -> ApplyStats:
     """Apply a (possibly gzip/zstd compressed) layer tar to ``fs`` and flush it."""
     if not fs.writable:
@@ -323,10 +311,7 @@ class _Applier:
 
     def _hardlink(self, entry: TarEntry, parent: int, name: bytes) -> None:
         where = f"{self.name}: {entry.display}"
-        if _escapes_root(entry.linkname):
-            raise ConversionError(
-                f"{where}: hardlink target {_text(entry.linkname)} escapes the image root"
-            )
+        # like containerd, a target climbing above the root with ``..`` is clamped to the root
         target_parts = clean_components(entry.linkname)
         if not target_parts:
             raise ConversionError(f"{where}: hardlink to the root directory")

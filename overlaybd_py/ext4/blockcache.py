@@ -61,6 +61,15 @@ class BlockCache:
         self._blocks[block] = bytearray(data)
         self._dirty.add(block)
 
+    def install(self, block: int, data: bytearray, pin: bool = False) -> bytearray:
+        """Cache ``data`` as the content of ``block`` without writing it (a computed block)."""
+        if block not in self._blocks and len(self._blocks) >= self.limit:
+            self.shrink()
+        self._blocks[block] = data
+        if pin:
+            self._pinned.add(block)
+        return data
+
     def mark_dirty(self, block: int) -> None:
         self._dirty.add(block)
 

@@ -154,14 +154,24 @@ READ_INCOMPAT = (
 )
 # Features the writer keeps consistent; every other ro_compat/incompat bit blocks writing.
 WRITE_COMPAT_OK = (
-    COMPAT_EXT_ATTR
+    COMPAT_HAS_JOURNAL  # left untouched and must be clean, as libext2fs writes (journal.py)
+    | COMPAT_EXT_ATTR
     | COMPAT_RESIZE_INODE
     | COMPAT_DIR_INDEX
     | COMPAT_SPARSE_SUPER2
     | COMPAT_DIR_PREALLOC
 )
 WRITE_INCOMPAT_OK = INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG
-WRITE_RO_COMPAT_OK = MKFS_RO_COMPAT
+WRITE_RO_COMPAT_OK = MKFS_RO_COMPAT | RO_COMPAT_GDT_CSUM
+
+# Block group descriptor flags (bg_flags), honoured only with gdt_csum / metadata_csum.
+BG_INODE_UNINIT = 0x1  # inode bitmap not initialised: reads as all zero
+BG_BLOCK_UNINIT = 0x2  # block bitmap not initialised: only the group's metadata is in use
+BG_INODE_ZEROED = 0x4  # inode table known to be zeroed
+
+# The internal journal (jbd2) superblock in the journal inode's first block; big-endian.
+JBD2_MAGIC = 0xC03B3998
+JBD2_START_OFFSET = 28  # s_start: first log block to replay, 0 when the journal is clean
 
 # Inode mode (i_mode) type bits.
 S_IFMT = 0o170000

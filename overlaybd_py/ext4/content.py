@@ -42,13 +42,12 @@ def attach_runs(fs: Filesystem, node: Node, runs: list[tuple[int, int]]) -> int:
 
 
 def release_storage(fs: Filesystem, node: Node) -> None:
-    """Free the data blocks, extent tree blocks and attribute block of ``node``."""
-    if node.uses_extents():
-        extents, tree = fs.extents(node)
-        for ext in extents:
-            fs.alloc.free_blocks(ext.physical, ext.length)
-        for block in tree:
-            fs.alloc.free_blocks(block, 1)
+    """Free the data blocks, mapping blocks (extent nodes, indirect blocks) and attribute block."""
+    extents, tree = fs.extents(node)
+    for ext in extents:
+        fs.alloc.free_blocks(ext.physical, ext.length)
+    for block in tree:
+        fs.alloc.free_blocks(block, 1)
     release_xattr_block(fs, node)
 
 

@@ -116,11 +116,9 @@ class DirectoryStore:
             fs.sb.s_def_hash_version,
         )
         old: list[int] = []
-        tree: list[int] = []
-        if node.uses_extents():
-            extents, tree = fs.extents(node)
-            for ext in extents:
-                old.extend(range(ext.physical, ext.physical + ext.length))
+        extents, tree = fs.extents(node)  # a block-mapped directory is rewritten with extents
+        for ext in extents:
+            old.extend(range(ext.physical, ext.physical + ext.length))
         for block in tree:
             fs.alloc.free_blocks(block, 1)
         for block in old[len(blocks) :]:

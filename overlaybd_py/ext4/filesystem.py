@@ -14,24 +14,31 @@ import stat as statmod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import FormatError, NotFoundError, UnsupportedError
+from ..errors import ChecksumError, FormatError, NotFoundError, UnsupportedError
 from ..io import ByteSource, read_exact
 from . import xattr
 from .allocator import Allocator, desc_inode_table
 from .blockcache import BlockCache
+from .blockmap import map_block_pointers
+from .checksum import CHECKSUM_OFFSET, group_desc_checksum, uuid_seed
 from .constants import (
-    COMPAT_HAS_JOURNAL,
     EXT4_MAGIC,
     FEATURE_NAMES,
     FLAG_UNSIGNED_HASH,
     FT_DIR,
     INCOMPAT_64BIT,
+    INCOMPAT_EXTENTS,
+    INLINE_SYMLINK_MAX,
     INODE_BASE_SIZE,
     INODE_FL_INLINE_DATA,
     READ_INCOMPAT,
+    RO_COMPAT_GDT_CSUM,
     ROOT_INO,
     S_IFBLK,
     S_IFCHR,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFREG,
     SUPERBLOCK_OFFSET,
     SUPERBLOCK_SIZE,
     WRITE_COMPAT_OK,
@@ -44,6 +51,7 @@ from .fileio import Ext4File
 from .geometry import Geometry
 from .hashing import seed_words
 from .inode import Node, decode_device
+from .journal import check_clean_journal, check_no_recovery
 from .records import GroupDesc, Superblock
 
 log = logging.getLogger(__name__)
@@ -97,11 +105,18 @@ class Filesystem:
         self._desc_raw = self._read_descriptors()
         self.descs = self._parse_descriptors(self._desc_raw)
         self._sb_raw = raw
+        self.desc_checksums = bool(self.sb.s_feature_ro_compat & RO_COMPAT_GDT_CSUM)
+        self._csum_seed = uuid_seed(self.sb.s_uuid)
+        self._verify_descriptors()
         self.hash_seed = seed_words(self.sb.s_hash_seed)
         self.hash_signed = not self.sb.s_flags & FLAG_UNSIGNED_HASH
-        self.alloc = Allocator(self.geo, self.sb, self.descs, self.cache)
+        self.alloc = Allocator(
+            self.geo, self.sb, self.descs, self.cache, uninit_flags=self.desc_checksums
+        )
         self.dirs = DirectoryStore(self)
         self._closed = False
+        if writable:
+            check_clean_journal(self)
 
     # --- opening ------------------------------------------------------------------------
     def _check_superblock(self) -> None:
@@ -116,6 +131,7 @@ class Filesystem:
                 f"ext4 block size 2^{10 + sb.s_log_block_size} / revision {sb.s_rev_level} "
                 "is not supported"
             )
+        check_no_recovery(sb)
         unknown = sb.s_feature_incompat & ~READ_INCOMPAT
         if unknown:
             raise UnsupportedError(
@@ -128,12 +144,12 @@ class Filesystem:
             *_feature_names("incompat", sb.s_feature_incompat & ~WRITE_INCOMPAT_OK),
             *_feature_names("ro_compat", sb.s_feature_ro_compat & ~WRITE_RO_COMPAT_OK),
         ]
-        if sb.s_feature_compat & COMPAT_HAS_JOURNAL and "has_journal" not in blocked:
-            blocked.append("has_journal")
         if blocked:
             raise UnsupportedError(
                 "ext4 feature(s) not supported for writing: " + ", ".join(blocked)
             )
+        if not sb.s_feature_incompat & INCOMPAT_EXTENTS:
+            raise UnsupportedError("writing needs the ext4 extents feature, which is not set")
         if sb.s_inode_size < INODE_BASE_SIZE + 32:
             raise UnsupportedError(f"writing needs inodes of 160+ bytes, found {sb.s_inode_size}")
 
@@ -151,6 +167,24 @@ class Filesystem:
                 chunk = chunk[:32]
             descs.append(GroupDesc.unpack(chunk.ljust(GroupDesc.SIZE, b"\0")))
         return descs
+
+    def _verify_descriptors(self) -> None:
+        """Check every gdt_csum checksum: a mismatch refuses writing and is logged when reading."""
+        if not self.desc_checksums:
+            return
+        size = self.geo.desc_size
+        for group in range(self.geo.group_count):
+            raw = self._desc_raw[group * size : (group + 1) * size]
+            want = group_desc_checksum(self._csum_seed, group, raw)
+            found = int.from_bytes(raw[CHECKSUM_OFFSET : CHECKSUM_OFFSET + 2], "little")
+            if want == found:
+                continue
+            message = (
+                f"ext4 group descriptor {group}: checksum 0x{found:04x}, expected 0x{want:04x}"
+            )
+            if self.writable:
+                raise ChecksumError(message)
+            log.warning("%s", message)
 
     # --- inodes and blocks ----------------------------------------------------------------
     def _inode_location(self, ino: int) -> tuple[int, int]:
@@ -181,15 +215,22 @@ class Filesystem:
         return self.cache.read(block)
 
     def extents(self, node: Node) -> tuple[list[Extent], list[int]]:
-        """Data extents and extent tree node blocks of an inode."""
+        """Data extents and mapping blocks (extent tree nodes or indirect blocks) of an inode."""
         where = f"inode {node.ino}"
         if node.rec.i_flags & INODE_FL_INLINE_DATA:
             raise UnsupportedError(f"{where}: inline data is not supported")
-        if not node.uses_extents():
-            if node.blocks_512 == 0 or node.is_symlink():
-                return [], []
-            raise UnsupportedError(f"{where}: block-mapped (non-extent) files are not supported")
-        return map_extents(node.rec.i_block, self.read_block, where)
+        if node.uses_extents():
+            return map_extents(node.rec.i_block, self.read_block, where)
+        if node.kind not in _MAPPED_KINDS or is_fast_symlink(node, self.block_size):
+            return [], []
+        return map_block_pointers(
+            node.rec.i_block,
+            self.read_block,
+            self.block_size,
+            self.geo.blocks_count,
+            node.size,
+            where,
+        )
 
     # --- path lookup ------------------------------------------------------------------------
     def lookup(self, dir_ino: int, name: bytes) -> tuple[int, int] | None:
@@ -268,10 +309,9 @@ class Filesystem:
         return self.readlink_node(node).decode("utf-8", "surrogateescape")
 
     def readlink_node(self, node: Node) -> bytes:
-        size = node.size
-        if not node.uses_extents() and size < 60 and not node.rec.i_flags & INODE_FL_INLINE_DATA:
-            return bytes(node.rec.i_block[:size])
-        return self.open_node(node).pread(0, size)
+        if is_fast_symlink(node, self.block_size):
+            return bytes(node.rec.i_block[: node.size])
+        return self.open_node(node).pread(0, node.size)
 
     def xattrs(self, path: str | bytes) -> dict[str, bytes]:
         return self.xattrs_node(self.read_node(self.resolve(path)))
@@ -336,9 +376,18 @@ class Filesystem:
     def _write_descriptors(self) -> None:
         geo = self.geo
         size = geo.desc_size
+        packed_size = min(size, GroupDesc.SIZE)
         raw = bytearray(self._desc_raw)
         for group in sorted(self.alloc.dirty_groups):
-            raw[group * size : (group + 1) * size] = self.descs[group].pack()[:size]
+            start = group * size
+            raw[start : start + packed_size] = self.descs[group].pack()[:packed_size]
+            if self.desc_checksums:
+                # gdt_csum: recomputed over the final bytes of every changed descriptor
+                checksum = group_desc_checksum(self._csum_seed, group, raw[start : start + size])
+                self.descs[group].bg_checksum = checksum
+                raw[start + CHECKSUM_OFFSET : start + CHECKSUM_OFFSET + 2] = checksum.to_bytes(
+                    2, "little"
+                )
         self.alloc.dirty_groups.clear()
         bs = geo.block_size
         for index in range(geo.desc_blocks):
@@ -393,6 +442,17 @@ class Filesystem:
             f"{self.geo.group_count} groups, {self.sb.free_blocks_count} free blocks, "
             f"{self.sb.s_free_inodes_count} free inodes"
         )
+
+
+_MAPPED_KINDS = (S_IFREG, S_IFDIR, S_IFLNK)
+
+
+def is_fast_symlink(node: Node, block_size: int) -> bool:
+    """A symlink whose target lives in ``i_block``: no blocks besides an attribute block."""
+    if not node.is_symlink() or node.rec.i_flags & INODE_FL_INLINE_DATA:
+        return False
+    attr_sectors = block_size // 512 if node.file_acl else 0
+    return node.blocks_512 - attr_sectors == 0 and node.size <= INLINE_SYMLINK_MAX
 
 
 def _show(path: str | bytes) -> str:

@@ -89,9 +89,33 @@ def test_hardlink_to_missing_target_names_the_member() -> None:
         apply_tars(fresh_stack(), layer.bytes())
 
 
-def test_hardlink_escaping_the_root_is_an_error() -> None:
-    layer = LayerTar().file("etc/passwd", b"x").hardlink("pw", "../../etc/passwd")
-    with pytest.raises(ConversionError, match="escapes the image root"):
+def test_hardlink_target_climbing_above_the_root_is_clamped_to_it(tmp_path: Path) -> None:
+    # containerd resolves link targets inside the root: "../../etc/passwd" is /etc/passwd
+    layer = (
+        LayerTar()
+        .file("etc/passwd", b"x")
+        .hardlink("pw", "../../etc/passwd")
+        .hardlink("sub/pw2", "/../sub/../../etc/./passwd")
+    )
+    fs = _apply(
+        tmp_path,
+        layer,
+        {
+            "/etc": Expect("dir", 0o755),
+            "/etc/passwd": Expect("file", data=b"x"),
+            "/pw": Expect("file", data=b"x"),
+            "/sub": Expect("dir", 0o755),
+            "/sub/pw2": Expect("file", data=b"x"),
+        },
+    )
+    inode = fs.stat("/etc/passwd").st_ino
+    assert fs.stat("/pw").st_ino == fs.stat("/sub/pw2").st_ino == inode
+    assert fs.stat("/pw").st_nlink == 3
+
+
+def test_hardlink_clamped_to_a_missing_target_is_still_an_error() -> None:
+    layer = LayerTar().file("passwd", b"x").hardlink("pw", "../../etc/passwd")
+    with pytest.raises(ConversionError, match=r"'\.\./\.\./etc/passwd' does not exist"):
         apply_tars(fresh_stack(), layer.bytes())
 
 

@@ -100,11 +100,11 @@ def test_refuses_metadata_csum_naming_the_feature(tmp_path: Path) -> None:
         Filesystem(source, writable=True)
 
 
-def test_journal_is_readable_but_not_writable(tmp_path: Path) -> None:
-    image = _mke2fs(tmp_path / "d.img", "has_journal,^metadata_csum")
+def test_quota_is_readable_but_not_writable(tmp_path: Path) -> None:
+    image = _mke2fs(tmp_path / "d.img", "quota,^has_journal,^metadata_csum")
     with FileSource(image) as source:
         assert "lost+found" in Filesystem(source).listdir("/")
-        with pytest.raises(UnsupportedError, match="has_journal"):
+        with pytest.raises(UnsupportedError, match="quota"):
             Filesystem(source, writable=True)
 
 
