@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import sqlite3
 import struct
 import threading
@@ -47,6 +48,7 @@ TOUCH_INTERVAL = 2.0
 RECHECK_PUTS = 64
 EVICT_BATCH = 256
 BUSY_TIMEOUT = 30.0
+MAX_PENDING_BYTES = 64 << 20  # write-behind backlog before ``put`` waits for the disk
 
 ENTRY_MAGIC = b"OBDLC\x00\x01\x00"
 _HEADER = struct.Struct("<8sQII")
@@ -111,9 +113,18 @@ class ChunkCache:
     """Byte ranges of blobs keyed by ``(digest, name)``; LRU-evicted beyond ``limit`` bytes.
 
     Safe to share between threads; any number of processes may use the same root.
+    With ``write_behind`` (the default) ``put`` returns at once and one background
+    thread does the fsync-and-rename work; entries waiting for it are already served
+    by ``get``. ``flush``/``close`` wait for the backlog.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, limit: int = DEFAULT_LIMIT):
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        limit: int = DEFAULT_LIMIT,
+        *,
+        write_behind: bool = True,
+    ):
         if limit <= 0:
             raise OverlayBDError(f"cache limit: expected a positive byte count, found {limit}")
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -128,6 +139,11 @@ class ChunkCache:
         self._approx_total = 0
         self._db = self._open_index()
         self._approx_total = self._sum_sizes()
+        self.write_behind = write_behind
+        self._pending: dict[str, bytes] = {}
+        self._pending_bytes = 0
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
 
     # -- the index ------------------------------------------------------------------------
 
@@ -179,13 +195,21 @@ class ChunkCache:
     # -- reading --------------------------------------------------------------------------
 
     def contains(self, digest: str, name: str) -> bool:
-        """True when an entry file exists (not verified; ``get`` verifies)."""
+        """True when an entry exists or waits to be written (not verified; ``get`` verifies)."""
+        with self._lock:
+            if self.key_for(digest, name) in self._pending:
+                return True
         return self.path_for(digest, name).exists()
 
     def get(self, digest: str, name: str) -> bytes | None:
         """The stored bytes, verified against their checksum; None on a miss or a bad entry."""
         path = self.path_for(digest, name)
         key = self.key_for(digest, name)
+        with self._lock:
+            waiting = self._pending.get(key)
+            if waiting is not None:
+                self.counters.hits += 1
+                return waiting
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -209,7 +233,56 @@ class ChunkCache:
     # -- writing --------------------------------------------------------------------------
 
     def put(self, digest: str, name: str, payload: bytes) -> None:
-        """Store bytes durably (temp file, fsync, rename), then evict beyond the limit.
+        """Store bytes durably (temp file, fsync, rename), now or on the writer thread."""
+        if not self.write_behind:
+            self._store(digest, name, payload)
+            return
+        key = self.key_for(digest, name)
+        with self._lock:
+            if key in self._pending:
+                return
+            self._pending[key] = payload
+            self._pending_bytes += len(payload)
+            backlog = self._pending_bytes
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="obd-cache-writer", daemon=True
+                )
+                self._writer.start()
+        self._queue.put((digest, name))
+        if backlog > MAX_PENDING_BYTES:
+            self.flush()
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                digest, name = item
+                key = self.key_for(digest, name)
+                with self._lock:
+                    payload = self._pending.get(key)
+                if payload is None:
+                    continue
+                try:
+                    self._store(digest, name, payload)
+                except (OSError, sqlite3.Error) as error:
+                    log.warning("cache %s: could not store %s: %s", self.root, key, error)
+                finally:
+                    with self._lock:
+                        if self._pending.pop(key, None) is not None:
+                            self._pending_bytes -= len(payload)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every entry handed to ``put`` is on disk (or was dropped)."""
+        if self._writer is not None:
+            self._queue.join()
+
+    def _store(self, digest: str, name: str, payload: bytes) -> None:
+        """Write one entry and account for it; evict when over the limit.
 
         The index row goes in first: a crash between the two leaves a row without a
         file, which eviction removes in time; never a file that no row accounts for.
@@ -251,6 +324,10 @@ class ChunkCache:
     def evict(self, digest: str, name: str) -> None:
         """Remove one entry (file first, then its row)."""
         path = self.path_for(digest, name)
+        with self._lock:
+            payload = self._pending.pop(self.key_for(digest, name), None)
+            if payload is not None:
+                self._pending_bytes -= len(payload)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         with self._lock:
@@ -364,6 +441,14 @@ class ChunkCache:
     # -- lifetime -------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Write the backlog, stop the writer thread, save use times, close the index."""
+        if self._db is None:
+            return
+        self.flush()
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
         with self._lock:
             if self._db is None:
                 return

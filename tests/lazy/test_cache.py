@@ -39,8 +39,10 @@ def test_put_get_and_checksum(tmp_path: Path) -> None:
     with ChunkCache(tmp_path) as cache:
         assert cache.get(DIGEST, "a") is None
         cache.put(DIGEST, "a", b"payload")
-        assert cache.get(DIGEST, "a") == b"payload"
+        assert cache.get(DIGEST, "a") == b"payload"  # served while waiting for the writer
+        cache.flush()
         path = cache.path_for(DIGEST, "a")
+        assert unpack_entry(f"{DIGEST}/a", path.read_bytes()) == b"payload"
         raw = bytearray(path.read_bytes())
         raw[HEADER_SIZE + 2] ^= 0x01
         path.write_bytes(bytes(raw))
@@ -53,7 +55,7 @@ def test_put_get_and_checksum(tmp_path: Path) -> None:
 
 
 def test_limit_evicts_least_recently_used(tmp_path: Path) -> None:
-    with ChunkCache(tmp_path, limit=10_000) as cache:
+    with ChunkCache(tmp_path, limit=10_000, write_behind=False) as cache:
         for n in range(8):
             cache.put(DIGEST, f"e{n}", bytes([n]) * 1000)
             if n == 0:
