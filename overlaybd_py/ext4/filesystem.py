@@ -373,6 +373,10 @@ class Filesystem:
         self._write_descriptors()
         self._write_superblocks()
 
+    # Like upstream's applier (its commits on the base layer leave every backup as mkfs
+    # wrote it) and the kernel, only the primary superblock and descriptor table are
+    # rewritten: backups keep mkfs's copies, of which e2fsck compares only geometry and
+    # features. That also keeps a layer's upper small.
     def _write_descriptors(self) -> None:
         geo = self.geo
         size = geo.desc_size
@@ -392,33 +396,25 @@ class Filesystem:
         bs = geo.block_size
         for index in range(geo.desc_blocks):
             new = raw[index * bs : (index + 1) * bs]
-            if new == self._desc_raw[index * bs : (index + 1) * bs]:
-                continue
-            for group in [0, *geo.backup_groups()]:
-                block = geo.group_first_block(group) + 1 + index
-                self._pwrite(block * bs, bytes(new))
+            if new != self._desc_raw[index * bs : (index + 1) * bs]:
+                self._pwrite((geo.first_data_block + 1 + index) * bs, bytes(new))
         self._desc_raw = bytes(raw)
 
     def _write_superblocks(self) -> None:
-        geo = self.geo
         self.sb.s_block_group_nr = 0
         packed = self.sb.pack()
         if packed == self._sb_raw:
             return
-        self._write_superblock_copy(0, packed)
-        for group in geo.backup_groups():
-            self.sb.s_block_group_nr = group
-            self._write_superblock_copy(group, self.sb.pack())
-        self.sb.s_block_group_nr = 0
-        self._sb_raw = packed
-
-    def _write_superblock_copy(self, group: int, packed: bytes) -> None:
+        # like upstream's libext2fs fork, which writes no wall-clock time (spec §6.1)
+        self.sb.s_wtime = 0
+        packed = self.sb.pack()
         bs = self.block_size
-        offset = SUPERBLOCK_OFFSET if group == 0 else self.geo.group_first_block(group) * bs
+        offset = SUPERBLOCK_OFFSET
         block_start = offset - offset % bs
         block = bytearray(self.device.pread(block_start, bs).ljust(bs, b"\0"))
         block[offset - block_start : offset - block_start + SUPERBLOCK_SIZE] = packed
         self._pwrite(block_start, bytes(block))
+        self._sb_raw = packed
 
     def _pwrite(self, offset: int, data: bytes) -> None:
         self.device.pwrite(offset, data)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from overlaybd_py.blockdev import OverlayDevice
 from overlaybd_py.ext4 import Filesystem, apply_layer, mkfs
+from overlaybd_py.ext4.apply import ApplyStats
 
 SMALL_DEVICE = 512 << 20
 CHUNK = 4 << 20
@@ -109,7 +110,7 @@ def fresh_stack(size: int = SMALL_DEVICE) -> Stack:
     return Stack([dev])
 
 
-def apply_tars(stack: Stack, *tars: bytes) -> list[object]:
+def apply_tars(stack: Stack, *tars: bytes) -> list[ApplyStats]:
     """Apply each tar as a new layer on top of ``stack``."""
     results = []
     for data in tars:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -291,7 +292,12 @@ def test_fragmented_file_gets_a_deep_extent_tree(tmp_path: Path) -> None:
 @pytest.mark.parametrize("compress", ["gzip", "zstd", "none"])
 def test_compressed_layers_detected_from_bytes(tmp_path: Path, compress: str) -> None:
     raw = LayerTar().file("hello", b"world").bytes()
-    data = {"gzip": gzip.compress, "zstd": zstandard.compress, "none": lambda b: b}[compress](raw)
+    codecs: dict[str, Callable[[bytes], bytes]] = {
+        "gzip": gzip.compress,
+        "zstd": zstandard.compress,
+        "none": lambda b: b,
+    }
+    data = codecs[compress](raw)
     _apply_one(tmp_path, data, {"/hello": Expect("file", data=b"world")})
 
 

@@ -132,6 +132,18 @@ def test_reference_layers_applied_by_us_match_upstream(applied: Applied, stack: 
     assert ours == by_link_group(parse_tree_file(APPLY / f"tree-{stack}.txt"))
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_superblock_and_descriptors_equal_upstreams_bytes(
+    base_path: Path, applied: Applied, stack: str
+) -> None:
+    """Block 0 and the 8 descriptor blocks: counts, flags, itable_unused, checksums, s_wtime 0."""
+    count = STACKS.index(stack) + 1
+    commits = [APPLY / f"layer{i}.overlaybd.commit" for i in range(1, count + 1)]
+    theirs = open_stack([FileSource(base_path), *(FileSource(c) for c in commits)])
+    ours = applied.devices[count - 1]
+    assert ours.pread(0, 9 * 4096) == theirs.pread(0, 9 * 4096)
+
+
 def test_applied_groups_keep_uninit_bookkeeping(applied: Applied) -> None:
     fs = Filesystem(applied.devices[-1])  # reading verifies every descriptor checksum
     group0 = fs.descs[0]
