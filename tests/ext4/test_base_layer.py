@@ -37,6 +37,7 @@ from .reference import (
     read_tree,
     summary_counts,
 )
+from .test_debian import _reader_model, _tar_model
 
 APPLY = REFERENCE / "apply"
 TARS = REFERENCE / "tars"
@@ -227,3 +228,19 @@ def _small_layer() -> bytes:
             info.size = 5000
             tar.addfile(info, io.BytesIO(bytes([i]) * 5000))
     return buf.getvalue()
+
+
+# --- a real root filesystem on the base layer (slow) ------------------------------------------
+@pytest.mark.slow
+def test_debian_minbase_on_the_base_layer(
+    base: LayerStack, debian_layer: tuple[Path, Path], tmp_path: Path
+) -> None:
+    layer, _ = debian_layer
+    device = OverlayDevice(base, spool_dir=str(tmp_path))
+    fs = Filesystem(device, writable=True)
+    with open(layer, "rb") as stream:
+        apply_layer(fs, stream)
+    fs.close()
+    image = export(device, [*base.data_extents(), *device.written_extents()], tmp_path / "disk.img")
+    e2fsck_counts(image)
+    assert _reader_model(Filesystem(device)) == _tar_model(layer)
