@@ -189,7 +189,8 @@ class Allocator:
     def _flagged(self, group: int, flag: int) -> bool:
         return self.uninit_flags and bool(self.descs[group].bg_flags & flag)
 
-    def _block_bitmap(self, group: int) -> bytearray:
+    def block_bitmap(self, group: int) -> bytearray:
+        """The group's block bitmap as allocation sees it (computed if uninitialised)."""
         block = desc_block_bitmap(self.descs[group])
         if self._flagged(group, BG_BLOCK_UNINIT) and self.cache.peek(block) is None:
             self.cache.install(block, self._uninit_block_bitmap(group), pin=True)
@@ -238,7 +239,7 @@ class Allocator:
             if desc_free_blocks(desc):
                 first = geo.group_first_block(group)
                 limit = geo.group_block_count(group)
-                bitmap = self._block_bitmap(group)
+                bitmap = self.block_bitmap(group)
                 bit = max(cursor - first, 0) if geo.group_of_block(cursor) == group else 0
                 taken = 0
                 while count:
@@ -284,7 +285,7 @@ class Allocator:
             group = geo.group_of_block(start)
             first = geo.group_first_block(group)
             n = min(length, first + geo.group_block_count(group) - start)
-            bitmap = self._block_bitmap(group)
+            bitmap = self.block_bitmap(group)
             self._check_set(bitmap, start - first, n, start)
             set_bits(bitmap, start - first, start - first + n, False)
             self._block_bitmap_changed(group)
@@ -337,7 +338,7 @@ class Allocator:
             desc.bg_flags &= ~BG_INODE_UNINIT
         if desc.bg_flags & BG_BLOCK_UNINIT:
             # as the kernel does: a group with inodes in use has a written block bitmap
-            self._block_bitmap(group)
+            self.block_bitmap(group)
             self._block_bitmap_changed(group)
         ipg = self.geo.inodes_per_group
         used = ipg - desc_itable_unused(desc)

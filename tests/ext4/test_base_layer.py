@@ -21,7 +21,7 @@ from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.convert.baselayer import BASE_LAYER_SHA256, extract_base_layer
 from overlaybd_py.export import export_raw
 from overlaybd_py.ext4 import Filesystem, apply_layer
-from overlaybd_py.ext4.allocator import desc_itable_unused
+from overlaybd_py.ext4.allocator import count_used, desc_free_blocks, desc_itable_unused
 from overlaybd_py.ext4.checksum import crc16, group_desc_checksum, uuid_seed
 from overlaybd_py.ext4.constants import BG_BLOCK_UNINIT, BG_INODE_UNINIT
 from overlaybd_py.io import FileSource
@@ -115,6 +115,15 @@ def test_base_layer_is_the_one_of_spec_6_3(base: LayerStack) -> None:
     assert all(f & BG_INODE_UNINIT for f in flags[1:])
     assert fs.listdir("/") == ["lost+found"]
     assert by_link_group(read_tree(fs)) == by_link_group(parse_tree_file(APPLY / "tree-base.txt"))
+
+
+def test_computed_block_bitmaps_agree_with_the_free_counts(base: LayerStack) -> None:
+    fs = Filesystem(OverlayDevice(base), writable=True)
+    uninit = [g for g, d in enumerate(fs.descs) if d.bg_flags & BG_BLOCK_UNINIT]
+    for group in uninit:
+        bitmap = fs.alloc.block_bitmap(group)
+        free = fs.geo.blocks_per_group - count_used(bitmap, fs.geo.blocks_per_group)
+        assert free == desc_free_blocks(fs.descs[group]), group
 
 
 def test_base_layer_opens_writable_and_an_idle_close_writes_nothing(base: LayerStack) -> None:

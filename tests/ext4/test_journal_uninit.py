@@ -21,7 +21,12 @@ import pytest
 from overlaybd_py.blockdev import OverlayDevice
 from overlaybd_py.errors import ChecksumError, UnsupportedError
 from overlaybd_py.ext4 import Filesystem, apply_layer
-from overlaybd_py.ext4.allocator import desc_inode_table, desc_itable_unused
+from overlaybd_py.ext4.allocator import (
+    count_used,
+    desc_free_blocks,
+    desc_inode_table,
+    desc_itable_unused,
+)
 from overlaybd_py.ext4.checksum import CHECKSUM_OFFSET
 from overlaybd_py.ext4.constants import BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_INODE_ZEROED
 from overlaybd_py.io import FileSource
@@ -141,6 +146,18 @@ def test_layers_across_uninit_groups_pass_e2fsck(tmp_path: Path) -> None:
         assert "big" not in fs.listdir("/") and "d2" not in fs.listdir("/")
         assert fs.listdir("/d5") == []
         assert len(fs.listdir("/d9")) == 55
+
+
+def test_computed_block_bitmaps_agree_with_the_free_counts(tmp_path: Path) -> None:
+    image = _uninit_image(tmp_path)
+    with FileSource(image) as source:
+        fs = Filesystem(OverlayDevice(source), writable=True)
+        per_group = fs.geo.blocks_per_group
+        uninit = [g for g, d in enumerate(fs.descs) if d.bg_flags & BG_BLOCK_UNINIT]
+        assert any(fs.geo.has_super(g) for g in uninit)  # backups inside uninit groups
+        for group in uninit:
+            free = per_group - count_used(fs.alloc.block_bitmap(group), per_group)
+            assert free == desc_free_blocks(fs.descs[group]), group
 
 
 def test_descriptor_checksum_mismatch_refuses_writing(
