@@ -226,7 +226,10 @@ def pull_and_unpack(client: RegistryClient, target: Path) -> int:
     downloaded = 0
     for layer in manifest["layers"]:
         stream = _IterReader(client.iter_blob(REPO, layer["digest"]))
-        with open_stream(stream) as plain, tarfile.open(fileobj=plain, mode="r|") as tar:
+        with (
+            open_stream(stream) as plain,  # type: ignore[arg-type]
+            tarfile.open(fileobj=plain, mode="r|") as tar,
+        ):
             for member in tar:
                 _apply_member(tar, member, target)
         downloaded += stream.count

@@ -74,10 +74,10 @@ def test_corrupted_cache_file_is_detected_and_healed(
     read_all(pushed, options, files)
     cache_dir = Path(options.cache_dir or "")
     victims = chunk_files(cache_dir)[::7]
-    for path in victims:
-        raw = bytearray(path.read_bytes())
+    for victim in victims:
+        raw = bytearray(victim.read_bytes())
         raw[-1] ^= 0xFF
-        path.write_bytes(bytes(raw))
+        victim.write_bytes(bytes(raw))
     cache = ChunkCache(cache_dir)
     try:
         healed = LazyOptions(hosts=options.hosts, cache=cache)
@@ -88,9 +88,9 @@ def test_corrupted_cache_file_is_detected_and_healed(
         assert cache.counters.corrupt == len(victims)
     finally:
         cache.close()
-    for path in victims:
-        key = f"sha256:{path.parent.name}/{path.name}"
-        assert unpack_entry(key, path.read_bytes()) is not None, path
+    for victim in victims:
+        key = f"sha256:{victim.parent.name}/{victim.name}"
+        assert unpack_entry(key, victim.read_bytes()) is not None, victim
 
 
 def test_bad_block_crc_in_a_well_formed_entry_is_refetched(

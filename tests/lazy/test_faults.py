@@ -25,7 +25,8 @@ BLOB_PATH = r"/blobs/sha256:"
 
 @pytest.fixture
 def proxy(pushed: Pushed) -> Iterator[FaultProxy]:
-    with FaultProxy(pushed.host, max_lifetime=120) as server:
+    server = FaultProxy(pushed.host, max_lifetime=120)
+    with server:
         yield server
 
 
