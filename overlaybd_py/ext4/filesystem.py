@@ -371,7 +371,7 @@ class Filesystem:
         self.dirs.flush()
         self.cache.flush()
         self._write_descriptors()
-        self._write_superblocks()
+        self._write_superblock()
 
     # Like upstream's applier (its commits on the base layer leave every backup as mkfs
     # wrote it) and the kernel, only the primary superblock and descriptor table are
@@ -400,7 +400,7 @@ class Filesystem:
                 self._pwrite((geo.first_data_block + 1 + index) * bs, bytes(new))
         self._desc_raw = bytes(raw)
 
-    def _write_superblocks(self) -> None:
+    def _write_superblock(self) -> None:
         self.sb.s_block_group_nr = 0
         packed = self.sb.pack()
         if packed == self._sb_raw:
