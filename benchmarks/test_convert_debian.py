@@ -46,7 +46,8 @@ def peak_rss():
     return 0
 
 start = time.perf_counter()
-report = convert(sys.argv[1], sys.argv[2], ConvertOptions(algorithm=sys.argv[3], workdir=sys.argv[4]))
+options = ConvertOptions(algorithm=sys.argv[3], workdir=sys.argv[4])
+report = convert(sys.argv[1], sys.argv[2], options)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_rss": peak_rss(),
                   "blob": report.images[0].layers[0].blob_size,

@@ -389,21 +389,6 @@ def lazy_start(
 # -- fixtures and benchmarks ---------------------------------------------------------------
 
 
-class LinkProxy(FaultProxy):
-    """The test proxy with TCP_NODELAY on its client sockets.
-
-    Without it the proxy writes the response head and body as separate small segments
-    and Nagle's algorithm waits for the client's delayed ACK (about 40 ms) before each
-    body: a cost real registries (Go's net/http sets TCP_NODELAY) do not have, which
-    would add a fixed stall to every request on top of the 20 ms latency being modelled.
-    """
-
-    def _handler_class(self) -> Any:
-        handler = super()._handler_class()
-        handler.disable_nagle_algorithm = True
-        return handler
-
-
 @dataclass
 class Setup:
     proxy: FaultProxy
@@ -429,7 +414,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         with RegistryClient(server.host, PLAIN) as client:
             source_bytes = sum(push(client, source, SOURCE_TAG))
             converted_bytes = sum(push(client, converted, CONVERTED_TAG))
-        proxy = LinkProxy(
+        proxy = FaultProxy(
             server.host, bandwidth=BANDWIDTH, latency=LATENCY, max_lifetime=PROXY_LIFETIME
         )
         with proxy:

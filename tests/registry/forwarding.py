@@ -195,6 +195,9 @@ class ForwardingServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = SOCKET_TIMEOUT
+            # Like Go's net/http (and so every real registry): without TCP_NODELAY each
+            # response waits ~40 ms for the client's delayed ACK between head and body.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
