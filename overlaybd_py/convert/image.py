@@ -132,7 +132,7 @@ class ImageConverter:
             lower, vsize = self._base(stack, layers)
             self.report.vsize = vsize
             devices: list[OverlayDevice] = []
-            stack.callback(lambda: [d.close() for d in devices])
+            stack.callback(_close_all, devices)  # after the commit thread has stopped
             feed = stack.enter_context(LayerFeed(self._open_layer, len(self.image.layers)))
             committer = stack.enter_context(ThreadPoolExecutor(1, "obd-commit"))
             pending: Future[Descriptor] | None = None
@@ -244,3 +244,8 @@ class ImageConverter:
         data = manifest.to_bytes()
         self.report.config = config.digest
         return data, manifest_type
+
+
+def _close_all(devices: list[OverlayDevice]) -> None:
+    for device in devices:
+        device.close()

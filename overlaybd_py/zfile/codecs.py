@@ -21,7 +21,8 @@ ZSTD_LEVEL = 3
 """Upstream always compresses zstd blocks at level 3, whatever the header says."""
 
 Compress = Callable[[bytes | memoryview], bytes]
-Decompress = Callable[[bytes | memoryview, int], bytes]
+Decompress = Callable[..., bytes]
+"""``decompress(data, capacity)``: at most ``capacity`` bytes out."""
 
 _local = threading.local()
 
