@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"
 _MAX_SYMLINK_HOPS = 40
+SYMLINK_MODE = 0o777
+USER_XATTR_PREFIX = "user."
+
 _TYPE_BITS = {
     KIND_FILE: S_IFREG,
     KIND_DIR: S_IFDIR,
@@ -337,19 +340,29 @@ class _Applier:
         if node.links >= LINK_MAX:
             raise ConversionError(f"{where}: inode {ino} already has {node.links} links")
         node.rec.i_links_count += 1
+        # The link member's own header applies to the shared inode, as lchown/chmod/utimes
+        # on the new name do for upstream and containerd (§6.4).
+        self._set_metadata(node, entry, merge_xattrs=True)
         self.fs.write_node(node)
         self.fs.dirs.add(parent, name, ino, MODE_TO_FT.get(node.kind, 0))
         self.stats.hardlinks += 1
 
     def _set_metadata(self, node: Node, entry: TarEntry, merge_xattrs: bool) -> None:
-        node.rec.i_mode = (node.mode & S_IFMT) | entry.mode
+        kind = node.mode & S_IFMT
+        # symlink(2) makes 0777 and nobody chmods a symlink (upstream skips it, §6.4).
+        node.rec.i_mode = kind | (SYMLINK_MODE if kind == S_IFLNK else entry.mode)
         node.set_owner(entry.uid, entry.gid)
         node.set_time_ns("atime", entry.atime_ns)
         node.set_time_ns("mtime", entry.mtime_ns)
         node.set_time_ns("ctime", entry.ctime_ns)
-        if entry.xattrs:
+        xattrs = entry.xattrs
+        if xattrs and kind not in (S_IFREG, S_IFDIR):
+            # The kernel refuses user.* attributes on other inode types (EPERM), so
+            # upstream and containerd end up without them.
+            xattrs = {k: v for k, v in xattrs.items() if not k.startswith(USER_XATTR_PREFIX)}
+        if xattrs:
             attrs = self.fs.xattrs_node(node) if merge_xattrs else {}
-            attrs.update(entry.xattrs)
+            attrs.update(xattrs)
             set_xattrs(self.fs, node, attrs, f"{self.name}: {entry.display}")
 
 

@@ -179,32 +179,17 @@ def test_multi_platform_check_picks_the_platform(tmp_path: Path) -> None:
 # --- where the converter differs from the layer semantics --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ext4 applier ignores a hardlink member's own header: upstream (§6.4) and containerd "
-    "lchown/chmod/utime the new name, i.e. the shared inode",
-)
 def test_hardlink_header_metadata_reaches_the_inode(converted: Converter) -> None:
     layer = LayerTar().file("a", b"1", mode=0o644).hardlink("b", "a", mode=0o600, uid=7).bytes()
     source, image = converted(layer)
     assert check_image(image, source).differences == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ext4 applier stores a symlink member's header mode; symlink(2) makes 0777 and "
-    "upstream never chmods a symlink (§6.4), so upstream images show lrwxrwxrwx",
-)
 def test_symlink_mode_is_0777(converted: Converter) -> None:
     source, image = converted(LayerTar().symlink("l", "target", mode=0o644).bytes())
     assert check_image(image, source).differences == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ext4 applier stores user.* xattrs on symlinks/devices/FIFOs, which the kernel "
-    "refuses (EPERM) and upstream therefore drops (§6.4)",
-)
 def test_user_xattrs_on_a_symlink_are_dropped(converted: Converter) -> None:
     layer = LayerTar().symlink("l", "t", xattrs={"user.x": b"1", "trusted.y": b"2"}).bytes()
     source, image = converted(layer)

@@ -170,8 +170,9 @@ def test_pax_path_linkpath_and_size(tmp_path: Path) -> None:
 
 
 def test_hardlinks_share_one_inode(tmp_path: Path) -> None:
-    layer = LayerTar().file("a", b"shared", mode=0o600).hardlink("b", "a").dir("sub")
-    layer.hardlink("sub/c", "./a")
+    # Link members carry the file's metadata, as tar writes them; it applies to the inode.
+    layer = LayerTar().file("a", b"shared", mode=0o600).hardlink("b", "a", mode=0o600).dir("sub")
+    layer.hardlink("sub/c", "./a", mode=0o600)
     fs = _apply_one(
         tmp_path,
         layer.bytes(),
