@@ -7,8 +7,6 @@ import json
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from overlaybd_py.check import Difference, check_image
 from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.oci import parse_platform
