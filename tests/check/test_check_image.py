@@ -10,9 +10,9 @@ from pathlib import Path
 from overlaybd_py.check import Difference, check_image
 from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.oci import parse_platform
+from tests.layertar import LayerTar
 
 from .conftest import SMALL_DISK, Converter
-from .layouts import LayerTar
 from .run import HELLO, obd
 
 CAP = bytes.fromhex("0100000200200000000000000000000000000000")

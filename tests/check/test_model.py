@@ -11,8 +11,7 @@ import pytest
 from overlaybd_py.check import TreeModel, apply_tar
 from overlaybd_py.check.record import Tree
 from overlaybd_py.errors import FormatError
-
-from .layouts import MTIME, LayerTar
+from tests.layertar import MTIME, LayerTar
 
 NS = 1_000_000_000
 

@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from check.layouts import LayerTar, write_layout
 
 from overlaybd_py.check import check_image
 from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.errors import OverlayBDError
+from tests.check.layouts import write_layout
+from tests.layertar import LayerTar
 
 from .conftest import HELLO, docker_archive, files_digest, obd, oci_archive
 

@@ -7,7 +7,6 @@ import io
 import re
 import stat
 import subprocess
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,65 +16,6 @@ from overlaybd_py.ext4.apply import ApplyStats
 
 SMALL_DEVICE = 512 << 20
 CHUNK = 4 << 20
-
-
-# --- layer tars ----------------------------------------------------------------------------
-class LayerTar:
-    """Builds a layer tar in memory, one member at a time."""
-
-    def __init__(self, fmt: int = tarfile.PAX_FORMAT) -> None:
-        self._buf = io.BytesIO()
-        self._tar = tarfile.open(fileobj=self._buf, mode="w", format=fmt)  # noqa: SIM115
-
-    def add(
-        self,
-        name: str,
-        kind: bytes = tarfile.REGTYPE,
-        data: bytes = b"",
-        *,
-        mode: int = 0o644,
-        uid: int = 0,
-        gid: int = 0,
-        mtime: int = 1_700_000_000,
-        linkname: str = "",
-        devmajor: int = 0,
-        devminor: int = 0,
-        pax: dict[str, str] | None = None,
-    ) -> LayerTar:
-        info = tarfile.TarInfo(name)
-        info.type = kind
-        info.size = len(data) if kind == tarfile.REGTYPE else 0
-        info.mode, info.uid, info.gid, info.mtime = mode, uid, gid, mtime
-        info.linkname, info.devmajor, info.devminor = linkname, devmajor, devminor
-        if pax:
-            info.pax_headers = dict(pax)
-        self._tar.addfile(info, io.BytesIO(data) if info.size else None)
-        return self
-
-    def file(self, name: str, data: bytes = b"", **kw: object) -> LayerTar:
-        return self.add(name, tarfile.REGTYPE, data, **kw)  # type: ignore[arg-type]
-
-    def dir(self, name: str, **kw: object) -> LayerTar:
-        kw.setdefault("mode", 0o755)
-        return self.add(name, tarfile.DIRTYPE, **kw)  # type: ignore[arg-type]
-
-    def symlink(self, name: str, target: str, **kw: object) -> LayerTar:
-        kw.setdefault("mode", 0o777)
-        return self.add(name, tarfile.SYMTYPE, linkname=target, **kw)  # type: ignore[arg-type]
-
-    def hardlink(self, name: str, target: str, **kw: object) -> LayerTar:
-        return self.add(name, tarfile.LNKTYPE, linkname=target, **kw)  # type: ignore[arg-type]
-
-    def whiteout(self, path: str) -> LayerTar:
-        head, _, base = path.rpartition("/")
-        return self.file(f"{head}/.wh.{base}" if head else f".wh.{base}")
-
-    def opaque(self, directory: str) -> LayerTar:
-        return self.file(f"{directory.rstrip('/')}/.wh..wh..opq")
-
-    def bytes(self) -> bytes:
-        self._tar.close()
-        return self._buf.getvalue()
 
 
 # --- devices and images ----------------------------------------------------------------------

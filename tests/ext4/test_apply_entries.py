@@ -16,10 +16,10 @@ import zstandard
 from overlaybd_py.blockdev import OverlayDevice
 from overlaybd_py.ext4 import Filesystem, apply_layer
 from overlaybd_py.ext4.constants import INODE_FL_INDEX
+from tests.layertar import LayerTar
 
 from .helpers import (
     Expect,
-    LayerTar,
     apply_tars,
     check_tree,
     debugfs,

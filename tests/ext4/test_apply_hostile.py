@@ -10,8 +10,9 @@ import pytest
 
 from overlaybd_py.errors import ConversionError
 from overlaybd_py.ext4 import Filesystem, apply_layer
+from tests.layertar import LayerTar
 
-from .helpers import Expect, LayerTar, apply_tars, check_tree, fresh_stack
+from .helpers import Expect, apply_tars, check_tree, fresh_stack
 
 
 def _apply(tmp_path: Path, layer: LayerTar, expected: dict[str, Expect]) -> Filesystem:

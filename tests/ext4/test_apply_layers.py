@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from overlaybd_py.ext4 import Filesystem
+from tests.layertar import LayerTar
 
-from .helpers import Expect, LayerTar, Stack, apply_tars, check_tree, fresh_stack
+from .helpers import Expect, Stack, apply_tars, check_tree, fresh_stack
 
 
 def _stack(tmp_path: Path, *layers: LayerTar) -> tuple[Stack, Path]:

@@ -14,8 +14,9 @@ from overlaybd_py.blockdev import OverlayDevice
 from overlaybd_py.errors import UnsupportedError
 from overlaybd_py.ext4 import Filesystem, apply_layer
 from overlaybd_py.io import FileSource
+from tests.layertar import LayerTar
 
-from .helpers import LayerTar, e2fsck
+from .helpers import e2fsck
 
 MKE2FS_ENV = {**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"}
 BLOCK_MAPPED = "^extent,^has_journal,^metadata_csum,^64bit,^flex_bg"

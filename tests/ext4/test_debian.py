@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from overlaybd_py.ext4 import Filesystem
+from tests.layertar import LayerTar
 
-from .helpers import LayerTar, Stack, apply_tars, e2fsck, fresh_stack
+from .helpers import Stack, apply_tars, e2fsck, fresh_stack
 
 pytestmark = pytest.mark.slow
 

@@ -30,8 +30,9 @@ from overlaybd_py.ext4.allocator import (
 from overlaybd_py.ext4.checksum import CHECKSUM_OFFSET
 from overlaybd_py.ext4.constants import BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_INODE_ZEROED
 from overlaybd_py.io import FileSource
+from tests.layertar import LayerTar
 
-from .helpers import Expect, LayerTar, Stack, check_tree, e2fsck
+from .helpers import Expect, Stack, check_tree, e2fsck
 
 MKE2FS_ENV = {**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"}
 UNINIT_FEATURES = "has_journal,^metadata_csum,uninit_bg"

@@ -15,8 +15,9 @@ from overlaybd_py.errors import NotFoundError, UnsupportedError
 from overlaybd_py.ext4 import Filesystem, apply_layer
 from overlaybd_py.io import FileSource
 from tests.conftest import HELLO_LAYER
+from tests.layertar import LayerTar
 
-from .helpers import CHUNK, LayerTar, e2fsck
+from .helpers import CHUNK, e2fsck
 
 MKE2FS_ENV = {**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"}
 
