@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
@@ -50,7 +51,11 @@ class FileSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = os.fspath(path)
         self._fd = os.open(self.name, os.O_RDONLY)
-        self._size = os.fstat(self._fd).st_size
+        info = os.fstat(self._fd)
+        if stat.S_ISDIR(info.st_mode):
+            os.close(self._fd)
+            raise FormatError(f"{self.name}: is a directory; expected a file")
+        self._size = info.st_size
 
     @property
     def size(self) -> int:

@@ -1,7 +1,8 @@
 """The ``obd`` command: parses arguments, calls the library, renders results.
 
 Every library error becomes one line on stderr and exit status 1; usage
-errors exit 2 (click's convention); Ctrl-C exits 130.
+errors exit 2 (click's convention). Signals and broken pipes are handled by
+:mod:`.entry`, the console entry point.
 """
 
 from __future__ import annotations
@@ -55,18 +56,15 @@ def main() -> None:
         app(prog_name="obd")
     except OverlayBDError as exc:
         _fail(str(exc))
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         _fail(f"{exc.strerror or exc}{where}")
-    except KeyboardInterrupt:
-        print("obd: interrupted", file=sys.stderr)
-        sys.exit(130)
 
 
 def _fail(message: str) -> None:
-    print(f"obd: error: {message}", file=sys.stderr)
+    one_line = " ".join(message.split())
+    print(f"obd: error: {one_line}", file=sys.stderr)
     sys.exit(1)
 
-
-if __name__ == "__main__":
-    main()

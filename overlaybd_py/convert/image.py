@@ -94,6 +94,16 @@ class ImageConverter:
                 f"{self.platform}: config has {len(diff_ids)} diff_ids but the manifest has "
                 f"{len(image.layers)} layers"
             )
+        converted = [d.digest for d in image.layers if mt.ANNOTATION_BLOB_DIGEST in d.annotations]
+        if converted:
+            raise ConversionError(
+                f"{self.platform} image {image.descriptor.digest}: already an OverlayBD image "
+                f"(layer {converted[0]} carries {mt.ANNOTATION_BLOB_DIGEST}); convert its source"
+            )
+        if not image.layers:
+            raise ConversionError(
+                f"{self.platform} image {image.descriptor.digest}: has no layers to convert"
+            )
         self.layer_type = mt.OCI_LAYER_TAR if options.oci else mt.DOCKER_LAYER_TAR
         self.report = ImageReport(self.platform, image.descriptor.digest)
         for position, ((uuid, parent), layer) in enumerate(

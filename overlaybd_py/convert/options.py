@@ -12,6 +12,9 @@ from ..zfile import ALGORITHMS, BLOCK_SIZES
 GIB = 1 << 30
 DEFAULT_VSIZE = 64 * GIB
 """Upstream's default virtual disk size (spec §5.1)."""
+MIN_VSIZE = GIB // 8
+MAX_VSIZE = 1024 * GIB
+"""The ext4 builder keeps per-group metadata in memory: ~100 MB at 1 TiB."""
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,9 @@ class ConvertOptions:
 
     algorithm: str = "lz4"
     block_size: int = 4096
-    vsize: int | None = DEFAULT_VSIZE
-    """Virtual disk size in bytes; None sizes it from the image content."""
+    vsize: int | str | None = DEFAULT_VSIZE
+    """Virtual disk size in bytes (or text like ``"256G"``); None or ``"auto"`` sizes it
+    from the image content."""
     mkfs: bool = True
     """False puts the upstream empty base layer under the image as layer 0."""
     oci: bool = True
@@ -35,14 +39,28 @@ class ConvertOptions:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ConversionError(f"--algorithm must be lz4 or zstd, found {self.algorithm!r}")
+            raise ConversionError(
+                f"compression algorithm must be lz4 or zstd, found {self.algorithm!r}"
+            )
         if self.block_size not in BLOCK_SIZES:
             sizes = ", ".join(map(str, BLOCK_SIZES))
-            raise ConversionError(f"--block-size must be one of {sizes}, found {self.block_size}")
-        if self.vsize is not None and (self.vsize < GIB // 8 or self.vsize % 4096):
             raise ConversionError(
-                f"--vsize must be a multiple of 4096 and at least 128 MiB, found {self.vsize}"
+                f"ZFile block size must be one of {sizes}, found {self.block_size}"
             )
+        if isinstance(self.vsize, str):
+            object.__setattr__(self, "vsize", parse_size(self.vsize))
+        if self.vsize is not None:
+            check_vsize(self.vsize)
+        if self.threads < 1:
+            raise ConversionError(f"compression threads must be at least 1, found {self.threads}")
+
+
+def check_vsize(vsize: int) -> None:
+    """A virtual disk size the ext4 builder can format."""
+    if not MIN_VSIZE <= vsize <= MAX_VSIZE or vsize % 4096:
+        raise ConversionError(
+            f"virtual disk size must be a multiple of 4096 from 128 MiB to 1 TiB, found {vsize}"
+        )
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?")

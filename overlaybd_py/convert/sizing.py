@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import ConversionError
+from .options import MAX_VSIZE
 
 GIB = 1 << 30
 BLOCK = 4096
@@ -37,6 +38,12 @@ def measure_layers(open_layer: Callable[[int], BinaryIO], count: int) -> tuple[i
 
 
 def auto_vsize(data_bytes: int, entries: int) -> int:
-    """The disk size for an image: whole GiB, at least 1 GiB."""
+    """The disk size for an image: whole GiB, at least 1 GiB, at most what mkfs supports."""
     need = max(data_bytes, (entries + 1024) * BYTES_PER_INODE) * HEADROOM
-    return max(GIB, -(-int(need) // GIB) * GIB)
+    vsize = max(GIB, -(-int(need) // GIB) * GIB)
+    if vsize > MAX_VSIZE:
+        raise ConversionError(
+            f"--vsize auto: the image needs about {vsize >> 30} GiB, more than the "
+            f"{MAX_VSIZE >> 30} GiB this converter formats"
+        )
+    return vsize

@@ -112,9 +112,11 @@ def index_tar(path: str) -> dict[str, _Member]:
             links = []
             for info in tar:
                 name = normalise_member_name(info.name)
-                if name is None:
+                if name is None and not (info.isdir() and info.name.strip("./") == ""):
                     log.warning("%s: ignoring member %r outside the archive root", path, info.name)
-                elif info.isreg():
+                if name is None:
+                    continue
+                if info.isreg():
                     if info.issparse():
                         raise FormatError(f"{path}: sparse member {info.name!r} is not supported")
                     members[name] = _Member(info.offset_data, info.size)
@@ -132,6 +134,15 @@ def index_tar(path: str) -> dict[str, _Member]:
 
 def extract_tar(path: str, target: str) -> None:
     """Extract the regular files of a (possibly compressed) tar safely into ``target``."""
+    try:
+        _extract_tar(path, target)
+    except tarfile.TarError:
+        raise ImageError(
+            f"{path}: expected a tar archive (plain or compressed), found other data"
+        ) from None
+
+
+def _extract_tar(path: str, target: str) -> None:
     with tarfile.open(path, mode="r:*") as tar:
         for info in tar:
             name = normalise_member_name(info.name)

@@ -87,5 +87,5 @@ def uuid_from_chain_id(chain_id: str) -> str:
 def layer_uuids(diff_ids: Sequence[str]) -> list[tuple[str, str]]:
     """(uuid, parent uuid) for each layer; the first layer's parent is the null UUID."""
     uuids = [uuid_from_chain_id(chain) for chain in chain_ids(diff_ids)]
-    parents = [NULL_UUID, *uuids[:-1]]
+    parents = [NULL_UUID, *uuids][: len(uuids)]
     return list(zip(uuids, parents, strict=True))

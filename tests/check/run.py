@@ -15,7 +15,7 @@ E2E_STORE = UPSTREAM / "aci-e2e-store"
 def obd(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``obd ARGS`` as a user runs it; the caller checks the exit status."""
     return subprocess.run(
-        [sys.executable, "-m", "overlaybd_cli.app", *args],
+        [sys.executable, "-m", "overlaybd_cli.entry", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -8,7 +8,7 @@ import sys
 
 def obd(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "overlaybd_cli.app", *args],
+        [sys.executable, "-m", "overlaybd_cli.entry", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,33 +14,17 @@ from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
 from overlaybd_py.streaming.publish import publish_converted, publish_report
 from tests.cli.helpers import assert_one_line_error
+from tests.cli.helpers import obd as run_obd
 from tests.registry.registry_server import RegistryServer
 
 from .conftest import SOURCE_TAG, Converted
 from .helpers import flip_byte, layout_blob, push_image
 
+
 # The commands on the real ``obd`` app and its main() (error handling included), whether
 # or not app.py registers them already.
-_RUN = """
-import sys
-from overlaybd_cli import app, streaming_cmd
-names = {c.name or c.callback.__name__ for c in app.app.registered_commands}
-if "verify" not in names:
-    streaming_cmd.register(app.app)
-sys.argv[0] = "obd"
-app.main()
-"""
-
-
 def obd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _RUN, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_obd(*args, check=False, timeout=300)
 
 
 def test_referrers_and_verify_on_a_layout(converted: Converted) -> None:
