@@ -67,4 +67,3 @@ def _fail(message: str) -> None:
     one_line = " ".join(message.split())
     print(f"obd: error: {one_line}", file=sys.stderr)
     sys.exit(1)
-

@@ -26,6 +26,7 @@ from overlaybd_py.convert import (
     convert,
     parse_size,
 )
+from overlaybd_py.oci.reference import DOCKER, OCI, parse_reference
 
 from . import streaming_cmd
 from .options import JsonOption, PlatformOption, platforms
@@ -97,6 +98,15 @@ def _convert(
     return convert(source, target, options)
 
 
+def _check_referrer_locations(source: str, target: str | None) -> None:
+    """--referrer publishes into SOURCE from TARGET: refuse before converting anything."""
+    for role, name in (("SOURCE", source), ("TARGET", target)):
+        if name is not None and parse_reference(name).transport not in (OCI, DOCKER):
+            raise typer.BadParameter(
+                f"--referrer needs {role} to be an oci: layout or a docker:// image, found {name}"
+            )
+
+
 def convert_command(
     source: Annotated[
         str, typer.Argument(help="Source image: oci:DIR[:TAG], docker://HOST/REPO:TAG, ...")
@@ -146,6 +156,8 @@ def convert_command(
         raise typer.BadParameter("--oci and --docker exclude each other")
     if docker and referrer:
         raise typer.BadParameter("--referrer writes OCI manifests; it excludes --docker")
+    if referrer:
+        _check_referrer_locations(source, target)
     sides = {source: RegistryFlags(src_creds, src_plain_http, src_insecure, src_ca_file)}
     if target is not None:
         sides[target] = RegistryFlags(dest_creds, dest_plain_http, dest_insecure, dest_ca_file)

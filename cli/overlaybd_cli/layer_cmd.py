@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from overlaybd_py.errors import FormatError
 from overlaybd_py.export import export_raw
 from overlaybd_py.io import FileSource
 from overlaybd_py.layer import LayerBlob, open_layer_blob
-from overlaybd_py.lsmt.stack import LayerStack
+from overlaybd_py.lsmt.stack import LayerStack, parent_chain_problems
 
 from .render import emit_fields, emit_json
 
@@ -81,9 +82,16 @@ def info(
 def export(
     blobs: Annotated[list[Path], typer.Argument(help="Layer blobs, bottom layer first.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Raw disk image to write.")],
+    any_order: Annotated[
+        bool,
+        typer.Option("--any-order", help="Stack the layers even if their parent UUIDs disagree."),
+    ] = False,
 ) -> None:
     """Write the merged virtual disk of BLOBS as a sparse raw file."""
     with ExitStack() as stack:
         layers = [open_layer_blob(stack.enter_context(FileSource(b))).lsmt for b in blobs]
+        problems = parent_chain_problems(layers)
+        if problems and not any_order:
+            raise FormatError(f"{problems[0]}; give the layers bottom first, or --any-order")
         summary = export_raw(LayerStack(layers, name=str(blobs[-1])), output)
     typer.echo(f"{output}: {summary.size} bytes virtual, {summary.data_bytes} bytes of data")

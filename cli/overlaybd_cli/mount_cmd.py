@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from overlaybd_py.lazy import open_image
+from overlaybd_py.lazy.mount import check_mountpoint
 from overlaybd_py.lazy.mount import mount as mount_image
 
 from .lazy_opts import (
@@ -56,10 +57,14 @@ def mount(
     referrer: ReferrerOption = "auto",
 ) -> None:
     """Mount IMAGE read-only at MOUNTPOINT until unmounted or interrupted (Ctrl-C)."""
+    target = check_mountpoint(mountpoint)
     use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     options = lazy_options(cache_dir, no_cache, referrer)
     with open_image(image, platforms(platform), options) as opened:
-        typer.echo(f"obd: {opened.name} mounted at {mountpoint}; Ctrl-C to unmount", err=True)
-        mount_image(opened, mountpoint, raw=raw, allow_other=allow_other)
+
+        def announce() -> None:
+            typer.echo(f"obd: {opened.name} mounted at {target}; Ctrl-C to unmount", err=True)
+
+        mount_image(opened, target, raw=raw, allow_other=allow_other, on_ready=announce)
         if stats:
             report_stats(opened)

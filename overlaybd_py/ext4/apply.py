@@ -45,7 +45,7 @@ from .constants import (
 )
 from .content import set_xattrs, write_bytes, write_stream
 from .filesystem import Filesystem
-from .inode import Node, encode_device
+from .inode import TIME_MAX_NS, TIME_MIN_NS, Node, encode_device
 from .namespace import create_node, unlink_tree
 from .tarstream import (
     KIND_BLOCK,
@@ -352,6 +352,15 @@ class _Applier:
         # symlink(2) makes 0777 and nobody chmods a symlink (upstream skips it, §6.4).
         node.rec.i_mode = kind | (SYMLINK_MODE if kind == S_IFLNK else entry.mode)
         node.set_owner(entry.uid, entry.gid)
+        for value in (entry.atime_ns, entry.mtime_ns, entry.ctime_ns):
+            if not TIME_MIN_NS <= value <= TIME_MAX_NS:
+                log.warning(
+                    "%s: %s: time %d s is outside what ext4 stores (1901..2446); clamped",
+                    self.name,
+                    entry.display,
+                    value // 1_000_000_000,
+                )
+                break
         node.set_time_ns("atime", entry.atime_ns)
         node.set_time_ns("mtime", entry.mtime_ns)
         node.set_time_ns("ctime", entry.ctime_ns)

@@ -30,9 +30,16 @@ _TIME_FIELDS = {
 }
 
 
+TIME_MIN_NS = -(1 << 31) * 1_000_000_000
+TIME_MAX_NS = ((1 << 34) - (1 << 31)) * 1_000_000_000 - 1
+"""The times ext4 can store: a signed 32-bit second count extended by two epoch bits
+(1901-12-13 to 2446-05-10)."""
+
+
 def encode_time(ns: int) -> tuple[int, int]:
-    """(seconds word, extra word) for a time in nanoseconds since the epoch."""
-    seconds, nanos = divmod(ns, _NS)
+    """(seconds word, extra word) for a time in nanoseconds since the epoch, clamped to
+    what ext4 can store (callers warn: see ``TIME_MIN_NS``/``TIME_MAX_NS``)."""
+    seconds, nanos = divmod(min(max(ns, TIME_MIN_NS), TIME_MAX_NS), _NS)
     low = seconds & 0xFFFFFFFF
     signed_low = low - (1 << 32) if low & 0x80000000 else low
     epoch = ((seconds - signed_low) >> 32) & 3

@@ -98,10 +98,19 @@ class _Handles:
             self._files.pop(number, None)
 
 
-class ImageOperations(mfusepy.Operations):  # type: ignore[misc]
-    """The image's directory tree, read-only."""
+class _ReadyOperations(mfusepy.Operations):  # type: ignore[misc]
+    """Calls ``on_ready`` from libfuse's ``init``: the mount is in place by then."""
 
     use_ns = True
+    on_ready: Callable[[], None] | None = None
+
+    def init(self, path: str) -> None:
+        if self.on_ready is not None:
+            self.on_ready()
+
+
+class ImageOperations(_ReadyOperations):
+    """The image's directory tree, read-only."""
 
     def __init__(self, fs: ImageFilesystem) -> None:
         self.fs = fs
@@ -161,10 +170,8 @@ class ImageOperations(mfusepy.Operations):  # type: ignore[misc]
         }
 
 
-class RawDiskOperations(mfusepy.Operations):  # type: ignore[misc]
+class RawDiskOperations(_ReadyOperations):
     """One read-only file, ``name``, holding the merged virtual disk (loop-mountable)."""
-
-    use_ns = True
 
     def __init__(self, device: ByteSource, name: str = RAW_FILE_NAME) -> None:
         self.device = device

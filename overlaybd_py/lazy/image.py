@@ -16,14 +16,20 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from ..errors import FormatError, ImageError, UnsupportedError
+from ..errors import FormatError, ImageError, NotFoundError, UnsupportedError
 from ..io import ByteSource
 from ..layer import LayerBlob, open_layer_blob
 from ..lsmt.stack import LayerStack
 from ..oci.descriptor import Descriptor
 from ..oci.image import ImageSource, open_source
 from ..oci.platform import Platform, host_platform
-from ..oci.reference import ImageReference, RegistryReference, parse_reference
+from ..oci.reference import (
+    OCI,
+    ImageReference,
+    LayoutReference,
+    RegistryReference,
+    parse_reference,
+)
 from ..oci.resolve import ResolvedImage
 from ..registry.image import RegistrySource
 from ..registry.options import RegistryHosts
@@ -32,7 +38,7 @@ from .chunks import DEFAULT_CHUNK_SIZE
 from .fetcher import DEFAULT_MEMORY_CHUNKS, DEFAULT_READAHEAD
 from .filesystem import ImageFilesystem
 from .layer import open_lazy_layer
-from .referrer import find_streaming_referrer, is_overlaybd_image
+from .referrer import find_layout_referrer, find_streaming_referrer, is_overlaybd_image
 from .stats import CountingSource, ImageStats, LayerStats
 
 log = logging.getLogger(__name__)
@@ -182,17 +188,57 @@ def open_image(
 
     Layouts and archives are read from their local files; registry names
     (``docker://HOST/REPO:TAG`` or ``HOST/REPO:TAG``) lazily, through the cache.
+    A source image that is not OverlayBD is replaced by its streaming referrer
+    (registries and ``oci:`` layouts; ``options.referrer`` says when).
     """
     ref = parse_reference(reference) if isinstance(reference, str) else reference
     if isinstance(ref, RegistryReference):
         return _open_registry_image(ref, platforms, options or LazyOptions())
+    mode = (options or LazyOptions()).referrer
     source = open_source(ref)
     try:
         image = pick_image(source.resolve(platforms or None), platforms, source.name)
+        if _wants_referrer(mode, image):
+            target = _layout_referrer(ref, mode, image, source.root())
+            if target is not None:
+                named = LayoutReference(OCI, ref.path, None, target.digest)
+                source.close()
+                source = open_source(named)
+                image = pick_image(source.resolve(platforms or None), platforms, source.name)
+                log.info("%s: reading streaming referrer %s", ref, target.digest)
         return OverlayImage(source, image)
     except BaseException:
         source.close()
         raise
+
+
+def _wants_referrer(mode: str, image: ResolvedImage) -> bool:
+    """Whether to look for a streaming referrer instead of opening ``image`` itself."""
+    return mode == "always" or (mode == "auto" and not is_overlaybd_image(image))
+
+
+def _layout_referrer(
+    ref: ImageReference, mode: str, image: ResolvedImage, root: Descriptor
+) -> Descriptor | None:
+    """The streaming referrer in an ``oci:`` layout; None in ``auto`` mode when there is none.
+
+    ``auto`` then opens the image as it is (its layers say whether they are OverlayBD);
+    ``always`` raises :class:`~overlaybd_py.errors.NotFoundError`.
+    """
+    if not (isinstance(ref, LayoutReference) and ref.transport == OCI):
+        if mode == "always":
+            raise UnsupportedError(
+                f"{ref}: --referrer always needs an oci: layout directory or a registry, "
+                f"found the {ref.transport} transport"
+            )
+        return None
+    try:
+        return find_layout_referrer(ref, image, root)
+    except NotFoundError:
+        if mode == "always":
+            raise
+        log.info("%s: no streaming referrer; opening the image as it is", ref)
+        return None
 
 
 def _open_registry_image(

@@ -10,13 +10,15 @@ looked up here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import NotFoundError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
+from ..oci.reference import LayoutReference
 from ..oci.resolve import ResolvedImage
+from ..streaming.discover import list_referrers
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +48,57 @@ def find_streaming_referrer(
 
     ``client`` is a :class:`~overlaybd_py.registry.RegistryClient`.
     """
+
+    def referrers_of(subject: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for artifact_type in STREAMING_ARTIFACT_TYPES:
+            found += client.referrers(repository, subject, artifact_type)
+        return found
+
+    return choose_streaming_referrer(referrers_of, repository, image, root)
+
+
+def find_layout_referrer(
+    ref: LayoutReference, image: ResolvedImage, root: Descriptor
+) -> Descriptor:
+    """The streaming referrer of ``image`` (or of its root index) in an OCI layout.
+
+    The layout's referrers are its untagged ``index.json`` entries with a ``subject``;
+    :func:`~overlaybd_py.streaming.discover.list_referrers` lists them for the root
+    and every platform manifest.
+    """
+    by_subject: dict[str, list[dict[str, Any]]] = {}
+    for entry in list_referrers(ref):
+        listed = by_subject.setdefault(entry.subject, [])
+        listed += [described.to_dict() for described in entry.referrers]
+    return choose_streaming_referrer(
+        lambda subject: by_subject.get(subject, []), f"oci:{ref.path}", image, root
+    )
+
+
+def choose_streaming_referrer(
+    referrers_of: Callable[[str], list[dict[str, Any]]],
+    where: str,
+    image: ResolvedImage,
+    root: Descriptor,
+) -> Descriptor:
+    """The preferred streaming referrer of the platform manifest, else of its parents.
+
+    ``referrers_of(digest)`` lists referrer descriptors (JSON objects with
+    ``artifactType`` and ``annotations``) of one subject; ``where`` names the store.
+    """
     subjects = [image.descriptor.digest]
     subjects += [parent.digest for parent in image.parents]
     if root.digest not in subjects:
         subjects.append(root.digest)
     for subject in subjects:
-        found: list[dict[str, Any]] = []
-        for artifact_type in STREAMING_ARTIFACT_TYPES:
-            found += client.referrers(repository, subject, artifact_type)
-        chosen = pick_referrer(found)
+        chosen = pick_referrer(referrers_of(subject))
         if chosen is not None:
-            log.info("%s@%s: streaming referrer %s", repository, subject, chosen["digest"])
+            log.info("%s@%s: streaming referrer %s", where, subject, chosen["digest"])
             return Descriptor(chosen["mediaType"], chosen["digest"], int(chosen["size"]))
+    kind = "" if is_overlaybd_image(image) else "not an OverlayBD image and "
     raise NotFoundError(
-        f"{repository}@{image.descriptor.digest}: not an OverlayBD image and no referrer with "
-        f"artifactType {' or '.join(STREAMING_ARTIFACT_TYPES)} points at it"
+        f"{where}@{image.descriptor.digest}: {kind}no referrer with artifactType "
+        f"{' or '.join(STREAMING_ARTIFACT_TYPES)} points at it"
+        + (f" or at its index {root.digest}" if root.digest != image.descriptor.digest else "")
     )

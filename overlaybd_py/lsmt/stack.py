@@ -9,7 +9,7 @@ from ..errors import FormatError
 from .index import Extent, SegmentTable
 from .merge import merge_indexes
 from .reader import LayerFile
-from .records import MAX_STACK_LAYERS
+from .records import MAX_STACK_LAYERS, NULL_UUID
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +69,27 @@ class LayerStack:
     def __len__(self) -> int:
         """Number of merged index entries."""
         return len(self._table)
+
+
+def parent_chain_problems(layers_bottom_first: Sequence[LayerFile]) -> list[str]:
+    """Where the layers' parent UUIDs do not describe this order (bottom first).
+
+    Each layer names the UUID of the layer it was committed on; a null parent makes
+    no claim. Upstream does not check this at run time, so readers only warn; a
+    command that stacks layers a user listed uses it to catch a wrong order.
+    """
+    problems = []
+    for position, layer in enumerate(layers_bottom_first):
+        if layer.parent_uuid == NULL_UUID:
+            continue
+        if position == 0:
+            problems.append(
+                f"layer 0 ({layer.name}) names parent {layer.parent_uuid}, but no layer is below it"
+            )
+        elif layers_bottom_first[position - 1].uuid != layer.parent_uuid:
+            below = layers_bottom_first[position - 1]
+            problems.append(
+                f"layer {position} ({layer.name}) names parent {layer.parent_uuid}, but the layer "
+                f"below it is {below.uuid} ({below.name})"
+            )
+    return problems

@@ -62,7 +62,10 @@ class LayoutWriter:
             parent = os.path.dirname(self.path)
             os.makedirs(parent, exist_ok=True)
             name = os.path.basename(self.path)
+            # An existing empty directory keeps its mode; a new one gets the umask's.
+            mode = os.stat(self.path).st_mode & 0o7777 if os.path.isdir(self.path) else None
             self._staging = tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent)
+            os.chmod(self._staging, mode if mode is not None else 0o777 & ~_umask())
             self._root = self._staging
         else:
             raise ImageError(
@@ -240,6 +243,12 @@ class LayoutWriter:
             elif not any(m.digest == entry.descriptor.digest for m in manifests):
                 manifests.append(entry.descriptor)
         return index.evolve(manifests=tuple(manifests)).to_bytes()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _is_layout(path: str) -> bool:

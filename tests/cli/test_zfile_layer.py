@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.cli.helpers import assert_one_line_error, obd
-from tests.conftest import HELLO_LAYER, REFERENCE
+from tests.conftest import FIXTURES, HELLO_LAYER, REFERENCE
 
 
 def test_compress_verify_decompress(tmp_path: Path) -> None:
@@ -109,3 +109,16 @@ def test_every_command_has_help() -> None:
     for command in commands:
         result = obd(*command.split(), "--help")
         assert "Usage: obd " + command in " ".join(result.stdout.split()), command
+
+
+def test_layer_export_checks_the_parent_chain(tmp_path: Path) -> None:
+    commits = FIXTURES / "lsmt" / "lsmt"
+    ordered = [str(commits / f"l{i}.commit") for i in range(3)]
+    image = tmp_path / "disk.img"
+    result = obd("layer", "export", *reversed(ordered), "--output", str(image), check=False)
+    assert_one_line_error(result, "names parent", "give the layers bottom first")
+    assert not image.exists()
+    missing_base = obd("layer", "export", ordered[1], "--output", str(image), check=False)
+    assert_one_line_error(missing_base, "layer 0", "but no layer is below it")
+    obd("layer", "export", *ordered, "--output", str(image))
+    obd("layer", "export", *reversed(ordered), "--output", str(image), "--any-order")

@@ -72,6 +72,8 @@ def test_files_through_the_mount_equal_the_source(
             (mountpoint / "etc" / "motd").open("ab")
         assert caught.value.errno in (errno.EROFS, errno.EACCES)
         stop(proc, mountpoint, signal.SIGTERM)
+        announced = proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert f"mounted at {mountpoint}; Ctrl-C to unmount" in announced
 
 
 def test_raw_disk_loop_mounts_as_ext4(
