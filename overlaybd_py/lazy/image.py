@@ -49,10 +49,11 @@ OPEN_THREADS = 8
 
 @dataclass(frozen=True)
 class LazyOptions:
-    """How registry images are read.
+    """How images are read (everything but ``referrer`` concerns registry images only).
 
-    ``referrer``: ``auto`` follows the streaming referrer when the named image is
-    not an OverlayBD image, ``always`` insists on it, ``never`` opens the name as is.
+    ``referrer``: ``auto`` follows the streaming referrer (in a registry or an ``oci:``
+    layout) when the named image is not an OverlayBD image, ``always`` insists on it,
+    ``never`` opens the name as is.
     ``cache`` shares an open cache (the image does not close it); otherwise one is
     opened at ``cache_dir`` (default :func:`~.cache.default_cache_dir`) unless
     ``use_cache`` is False.
@@ -201,9 +202,9 @@ def open_image(
         if _wants_referrer(mode, image):
             target = _layout_referrer(ref, mode, image, source.root())
             if target is not None:
-                named = LayoutReference(OCI, ref.path, None, target.digest)
+                referred = open_source(LayoutReference(OCI, ref.path, None, target.digest))
                 source.close()
-                source = open_source(named)
+                source = referred
                 image = pick_image(source.resolve(platforms or None), platforms, source.name)
                 log.info("%s: reading streaming referrer %s", ref, target.digest)
         return OverlayImage(source, image)
@@ -247,10 +248,7 @@ def _open_registry_image(
     source = _registry_source(ref, options.hosts)
     try:
         image = pick_image(source.resolve(platforms or None), platforms, source.name)
-        wants_referrer = options.referrer == "always" or (
-            options.referrer == "auto" and not is_overlaybd_image(image)
-        )
-        if wants_referrer:
+        if _wants_referrer(options.referrer, image):
             repository = ref.repository
             target = find_streaming_referrer(source.client, repository, image, source.root())
             named = RegistryReference(ref.registry, repository, None, target.digest)

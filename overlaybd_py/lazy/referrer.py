@@ -4,7 +4,8 @@ A source image (plain OCI layers) may carry a referrer whose ``artifactType`` is
 Azure's streaming type or the accelerated-container-image native type; its manifest
 is an ordinary OverlayBD manifest. Referrers attach to each platform's manifest
 (spec §8.2) or, for converted indexes, to the source index (spec §8.1); both are
-looked up here.
+looked up here, through the registry's referrers API or, in an ``oci:`` layout, the
+``index.json`` entries that :func:`~overlaybd_py.streaming.discover.list_referrers` lists.
 """
 
 from __future__ import annotations
