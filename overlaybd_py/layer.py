@@ -7,12 +7,13 @@ bytes decide.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import tarwrap
 from .errors import FormatError
-from .io import ByteSource, source_name
+from .io import ByteSource, FileSource, source_name
 from .lsmt.reader import LayerFile
 from .lsmt.records import MAGIC0 as LSMT_MAGIC0
 from .lsmt.stack import LayerStack
@@ -36,8 +37,15 @@ class LayerBlob:
         return self.lsmt.pread(offset, length)
 
 
-def open_layer_blob(source: ByteSource, *, check_crc: bool = True) -> LayerBlob:
-    """Peel the tar wrapper and the ZFile, whichever are present, and open the LSMT file."""
+def open_layer_blob(
+    source: ByteSource | str | os.PathLike[str], *, check_crc: bool = True
+) -> LayerBlob:
+    """Peel the tar wrapper and the ZFile, whichever are present, and open the LSMT file.
+
+    ``source`` is any byte source, or a local file path.
+    """
+    if isinstance(source, str | os.PathLike):
+        source = FileSource(source)
     name = source_name(source)
     found = tarwrap.find_payload(source)
     payload = tarwrap.unwrap(source) if found else source

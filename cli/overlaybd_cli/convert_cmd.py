@@ -27,6 +27,7 @@ from overlaybd_py.convert import (
     parse_size,
 )
 from overlaybd_py.oci.reference import DOCKER, OCI, parse_reference
+from overlaybd_py.streaming.publish import parse_existing
 
 from . import streaming_cmd
 from .options import JsonOption, PlatformOption, platforms
@@ -156,6 +157,7 @@ def convert_command(
         raise typer.BadParameter("--oci and --docker exclude each other")
     if docker and referrer:
         raise typer.BadParameter("--referrer writes OCI manifests; it excludes --docker")
+    parse_existing(existing)
     if referrer:
         _check_referrer_locations(source, target)
     sides = {source: RegistryFlags(src_creds, src_plain_http, src_insecure, src_ca_file)}

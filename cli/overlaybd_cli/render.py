@@ -9,7 +9,19 @@ import typer
 
 
 def emit_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, sort_keys=False))
+    typer.echo(json.dumps(_printable(value), indent=2, sort_keys=False))
+
+
+def _printable(value: Any) -> Any:
+    """Names that are not UTF-8 (kept as surrogate escapes) become ``\\xNN`` text, since
+    a lone surrogate is not valid JSON for strict readers."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def emit_fields(title: str, fields: dict[str, Any]) -> None:

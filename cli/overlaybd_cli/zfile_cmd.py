@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -60,14 +61,23 @@ def compress(
 @app.command()
 def decompress(
     source: Annotated[Path, typer.Argument(help="ZFile (bare or tar-wrapped).")],
-    output: Annotated[Path, typer.Argument(help="File to write.")],
+    output: Annotated[Path, typer.Argument(help="File to write, or - for standard output.")],
 ) -> None:
     """Decompress the ZFile SOURCE into OUTPUT, checking every block CRC."""
-    with FileSource(source) as blob, atomic_output(output) as out:
+    with FileSource(source) as blob:
         reader = ZFileReader(tarwrap.unwrap(blob))
-        for offset in range(0, reader.size, _CHUNK):
-            out.write(reader.pread(offset, _CHUNK))
+        if str(output) == "-":
+            _copy(reader, sys.stdout.buffer)
+            return
+        with atomic_output(output) as out:
+            _copy(reader, out)
     typer.echo(f"{output}: {reader.size} bytes")
+
+
+def _copy(reader: ZFileReader, out: BinaryIO) -> None:
+    for offset in range(0, reader.size, _CHUNK):
+        out.write(reader.pread(offset, _CHUNK))
+    out.flush()
 
 
 @app.command()

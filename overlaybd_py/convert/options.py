@@ -23,9 +23,9 @@ class ConvertOptions:
 
     algorithm: str = "lz4"
     block_size: int = 4096
-    vsize: int | str | None = DEFAULT_VSIZE
-    """Virtual disk size in bytes (or text like ``"256G"``); None or ``"auto"`` sizes it
-    from the image content."""
+    vsize: int | None = DEFAULT_VSIZE
+    """Virtual disk size in bytes; None sizes it from the image content. Text such as
+    ``"256G"`` or ``"auto"`` is accepted too and parsed with :func:`parse_size`."""
     mkfs: bool = True
     """False puts the upstream empty base layer under the image as layer 0."""
     oci: bool = True

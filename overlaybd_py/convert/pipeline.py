@@ -7,12 +7,17 @@ import tempfile
 import time
 from dataclasses import replace
 
-from ..errors import ConversionError
+from ..errors import ConversionError, ImageError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.image import ImageSource, ImageTarget, open_source, open_target
 from ..oci.manifest import Index
-from ..oci.reference import ImageReference
+from ..oci.reference import (
+    DockerArchiveReference,
+    ImageReference,
+    LayoutReference,
+    RegistryReference,
+)
 from ..registry import image as _registry_transport  # noqa: F401  (registers docker://)
 from .image import ImageConverter
 from .options import ConvertOptions
@@ -29,6 +34,9 @@ def convert(
     progress: Progress = no_progress,
 ) -> ConvertReport:
     """Convert ``source`` into an OverlayBD image at ``target``, changed only on success."""
+    for role, name in (("source", source), ("target", target)):
+        if not isinstance(name, str | LayoutReference | DockerArchiveReference | RegistryReference):
+            raise ImageError(f"{role}: expected an image name such as oci:DIR:TAG, found {name!r}")
     options = options or ConvertOptions()
     started = time.monotonic()
     with open_source(source) as image_source:

@@ -60,11 +60,19 @@ class LayoutWriter:
             self._root = self.path
         elif not os.path.exists(self.path) or _is_empty_dir(self.path):
             parent = os.path.dirname(self.path)
-            os.makedirs(parent, exist_ok=True)
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                raise ImageError(f"{self.path}: cannot create {parent}: {exc.strerror}") from None
             name = os.path.basename(self.path)
             # An existing empty directory keeps its mode; a new one gets the umask's.
             mode = os.stat(self.path).st_mode & 0o7777 if os.path.isdir(self.path) else None
-            self._staging = tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent)
+            try:
+                self._staging = tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent)
+            except OSError as exc:
+                raise ImageError(
+                    f"{self.path}: cannot create a layout in {parent}: {exc.strerror}"
+                ) from None
             os.chmod(self._staging, mode if mode is not None else 0o777 & ~_umask())
             self._root = self._staging
         else:
