@@ -71,10 +71,13 @@ def compressor(algorithm: int) -> Compress:
     return _codec(algorithm)[0]
 
 
-def decompressor(algorithm: int) -> tuple[Decompress, type[Exception]]:
-    """The decompress function and the exception it raises on corrupt input."""
+def decompressor(algorithm: int, capacity: int) -> tuple[Callable[..., bytes], type[Exception]]:
+    """``decompress(block)`` giving at most ``capacity`` bytes, and the exception it raises
+    on corrupt input. For LZ4 it is the library call itself: no Python frame per block."""
     _, decompress, error = _codec(algorithm)
-    return decompress, error
+    if algorithm == ALGO_LZ4:
+        return partial(lz4.block.decompress, uncompressed_size=capacity), error
+    return partial(decompress, capacity=capacity), error
 
 
 def _codec(algorithm: int) -> tuple[Compress, Decompress, type[Exception]]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
-from functools import partial
 from itertools import accumulate, pairwise
 
 from ..errors import ChecksumError, FormatError
 from ..io import ByteSource, read_exact, source_name
 from . import codecs, records
-from .checksum import block_crc, block_crcs, crc32c_raw
+from .checksum import block_crc, block_crcs_packed, crc32c_raw
 from .records import RECORD_SIZE, ZFileRecord
 
 CRC_SIZE = 4
@@ -53,8 +52,9 @@ class ZFileReader:
         self.check_crc = check_crc and self.info.verify
         self._crc_size = CRC_SIZE if self.info.verify else 0
         self._offsets = self._load_jump_table()
-        decompress, self._codec_error = codecs.decompressor(self.info.algorithm)
-        self._decompress_block = partial(decompress, capacity=self.block_size)
+        self._decompress_block, self._codec_error = codecs.decompressor(
+            self.info.algorithm, self.block_size
+        )
         self._cache: dict[int, bytes] = {}
 
     # -- opening -------------------------------------------------------------
@@ -162,7 +162,10 @@ class ZFileReader:
         if first == last:
             block = self._cache.get(first) or self._fetch(first, last)[0]
             return block[offset - base : end - base]
-        return b"".join(self._fetch(first, last))[offset - base : end - base]
+        data = b"".join(self._fetch(first, last))
+        if offset == base and end - base == len(data):
+            return data  # block-aligned: no second copy
+        return data[offset - base : end - base]
 
     def block(self, k: int) -> bytes:
         """Decompressed bytes of block ``k``."""
@@ -192,9 +195,8 @@ class ZFileReader:
         payloads = parts
         if self._crc_size:
             payloads = [p[:-CRC_SIZE] for p in parts]
-            if self.check_crc and b"".join(block_crcs(payloads)) != b"".join(
-                p[-CRC_SIZE:] for p in parts
-            ):
+            stored_crcs = b"".join([p[-CRC_SIZE:] for p in parts])
+            if self.check_crc and block_crcs_packed(payloads) != stored_crcs:
                 self._raise_first_bad_crc(first, parts)
         try:
             blocks = list(map(self._decompress_block, payloads))
