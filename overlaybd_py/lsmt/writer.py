@@ -20,6 +20,7 @@ from .records import (
     HT_SPACE,
     INDEX_ALIGN_ENTRIES,
     INVALID_OFFSET,
+    MAX_RO_INDEX_ENTRIES,
     MAX_SEGMENT_LENGTH,
     NULL_UUID,
     SECTOR,
@@ -143,6 +144,13 @@ def write_commit(
             builder.add(segment.offset + delta, chunk, cursor, 0, segment.tag)
             cursor += chunk
     entries = builder.finish()
+    padded = -(-len(entries) // INDEX_ALIGN_ENTRIES) * INDEX_ALIGN_ENTRIES
+    if padded > MAX_RO_INDEX_ENTRIES:
+        # Upstream refuses to open a read-only layer with more entries (§2.1).
+        raise FormatError(
+            f"commit {record.uuid}: {len(entries)} index entries ({padded} padded), more than "
+            f"the {MAX_RO_INDEX_ENTRIES} a read-only layer may have"
+        )
 
     index = encode_index(entries, pad_to=INDEX_ALIGN_ENTRIES)
     out.write(index)
