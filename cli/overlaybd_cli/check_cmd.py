@@ -9,18 +9,11 @@ import typer
 from overlaybd_py.check import check_image
 
 from .options import JsonOption, PlatformOption, platforms
-from .registry_opts import (
-    CaFileOption,
-    CertDirOption,
-    CredsOption,
-    InsecureOption,
-    PlainHttpOption,
-    RegistryFlags,
-    use_registries,
-)
+from .registry_opts import registry_command
 from .render import emit_json
 
 
+@registry_command
 def check(
     image: Annotated[
         str, typer.Argument(help="Converted image: oci:DIR:TAG, docker://HOST/REPO:TAG, ...")
@@ -29,15 +22,9 @@ def check(
         str, typer.Option("--against", help="The source image it was converted from.")
     ],
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
     json: JsonOption = False,
 ) -> None:
     """Compare IMAGE's filesystem with SOURCE's layers; exit 1 if anything differs."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     report = check_image(image, against, platforms(platform))
     if json:
         emit_json(report.to_dict())

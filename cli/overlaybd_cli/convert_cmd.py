@@ -31,15 +31,7 @@ from overlaybd_py.streaming.publish import parse_existing
 
 from . import streaming_cmd
 from .options import JsonOption, PlatformOption, platforms
-from .registry_opts import (
-    CaFileOption,
-    CertDirOption,
-    CredsOption,
-    InsecureOption,
-    PlainHttpOption,
-    RegistryFlags,
-    use_registries,
-)
+from .registry_opts import RegistryFlags, registry_command, use_registries
 from .render import emit_json
 
 
@@ -108,6 +100,7 @@ def _check_referrer_locations(source: str, target: str | None) -> None:
             )
 
 
+@registry_command
 def convert_command(
     source: Annotated[
         str, typer.Argument(help="Source image: oci:DIR[:TAG], docker://HOST/REPO:TAG, ...")
@@ -131,17 +124,20 @@ def convert_command(
     oci: Annotated[bool, typer.Option("--oci", help="OCI media types (the default).")] = False,
     threads: Annotated[int, typer.Option(help="zstd compression threads.")] = 2,
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
     src_creds: Annotated[str | None, typer.Option(help="USER:PASSWORD for the source.")] = None,
     dest_creds: Annotated[str | None, typer.Option(help="USER:PASSWORD for the target.")] = None,
-    src_plain_http: Annotated[bool, typer.Option(help="HTTP for the source registry.")] = False,
-    dest_plain_http: Annotated[bool, typer.Option(help="HTTP for the target registry.")] = False,
-    src_insecure: Annotated[bool, typer.Option(help="No TLS verification, source.")] = False,
-    dest_insecure: Annotated[bool, typer.Option(help="No TLS verification, target.")] = False,
+    src_plain_http: Annotated[
+        bool, typer.Option("--src-plain-http", help="HTTP for the source registry.")
+    ] = False,
+    dest_plain_http: Annotated[
+        bool, typer.Option("--dest-plain-http", help="HTTP for the target registry.")
+    ] = False,
+    src_insecure: Annotated[
+        bool, typer.Option("--src-insecure", help="No TLS verification, source.")
+    ] = False,
+    dest_insecure: Annotated[
+        bool, typer.Option("--dest-insecure", help="No TLS verification, target.")
+    ] = False,
     src_ca_file: Annotated[str | None, typer.Option(help="CA file for the source.")] = None,
     dest_ca_file: Annotated[str | None, typer.Option(help="CA file for the target.")] = None,
     referrer: streaming_cmd.ReferrerOption = False,
@@ -149,6 +145,7 @@ def convert_command(
     existing: streaming_cmd.ExistingOption = "skip",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json: JsonOption = False,
+    registry_flags: RegistryFlags = RegistryFlags(),  # noqa: B008  (filled by registry_command)
 ) -> None:
     """Convert SOURCE into an OverlayBD image at TARGET (and/or as a referrer of SOURCE)."""
     if target is None and not referrer:
@@ -163,7 +160,7 @@ def convert_command(
     sides = {source: RegistryFlags(src_creds, src_plain_http, src_insecure, src_ca_file)}
     if target is not None:
         sides[target] = RegistryFlags(dest_creds, dest_plain_http, dest_insecure, dest_ca_file)
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir), sides)
+    use_registries(registry_flags, sides)
     options = ConvertOptions(
         algorithm=algorithm,
         block_size=block_size,

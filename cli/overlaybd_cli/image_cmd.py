@@ -23,46 +23,29 @@ from .lazy_opts import (
     report_stats,
 )
 from .options import JsonOption, PlatformOption, platforms
-from .registry_opts import (
-    CaFileOption,
-    CertDirOption,
-    CredsOption,
-    InsecureOption,
-    PlainHttpOption,
-    RegistryFlags,
-    use_registries,
-)
+from .registry_opts import registry_command
 from .render import emit_json
 
 _CHUNK = 1 << 20
 
 
+@registry_command
 def export(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     output: Annotated[Path, typer.Argument(help="Raw disk image to write (sparse).")],
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
 ) -> None:
     """Write the merged virtual disk of IMAGE as a sparse raw file."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     with open_image(image, platforms(platform)) as opened:
         summary = export_raw(opened.device, output)
     typer.echo(f"{output}: {summary.size} bytes virtual, {summary.data_bytes} bytes of data")
 
 
+@registry_command
 def ls(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="Directory or file in the image.")] = "/",
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
     json: JsonOption = False,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
@@ -70,7 +53,6 @@ def ls(
     referrer: ReferrerOption = "auto",
 ) -> None:
     """List a directory of IMAGE like ``ls -l``."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     options = lazy_options(cache_dir, no_cache, referrer)
     with open_image(image, platforms(platform), options) as opened:
         fs = opened.filesystem()
@@ -91,22 +73,17 @@ def ls(
         typer.echo(_ls_line(name, entry, target))
 
 
+@registry_command
 def cat(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="File in the image.")],
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     referrer: ReferrerOption = "auto",
 ) -> None:
     """Write a file of IMAGE to standard output."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     options = lazy_options(cache_dir, no_cache, referrer)
     with open_image(image, platforms(platform), options) as opened:
         handle = opened.filesystem().open(path)
@@ -118,15 +95,11 @@ def cat(
             report_stats(opened)
 
 
+@registry_command
 def stat(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="Path in the image.")],
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
     json: JsonOption = False,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
@@ -134,7 +107,6 @@ def stat(
     referrer: ReferrerOption = "auto",
 ) -> None:
     """Show the inode of a path in IMAGE."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     options = lazy_options(cache_dir, no_cache, referrer)
     with open_image(image, platforms(platform), options) as opened:
         fs = opened.filesystem()

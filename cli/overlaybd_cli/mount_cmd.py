@@ -20,17 +20,10 @@ from .lazy_opts import (
     report_stats,
 )
 from .options import PlatformOption, platforms
-from .registry_opts import (
-    CaFileOption,
-    CertDirOption,
-    CredsOption,
-    InsecureOption,
-    PlainHttpOption,
-    RegistryFlags,
-    use_registries,
-)
+from .registry_opts import registry_command
 
 
+@registry_command
 def mount(
     image: Annotated[
         str, typer.Argument(help="Converted image: oci:DIR:TAG, docker://HOST/REPO:TAG, ...")
@@ -46,11 +39,6 @@ def mount(
         bool, typer.Option("--allow-other", help="Let other users see the mount.")
     ] = False,
     platform: PlatformOption = None,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
@@ -58,7 +46,6 @@ def mount(
 ) -> None:
     """Mount IMAGE read-only at MOUNTPOINT until unmounted or interrupted (Ctrl-C)."""
     target = check_mountpoint(mountpoint)
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     options = lazy_options(cache_dir, no_cache, referrer)
     with open_image(image, platforms(platform), options) as opened:
 

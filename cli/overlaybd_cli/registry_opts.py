@@ -7,8 +7,11 @@ every registry a command talks to; ``obd convert`` also takes ``--src-*`` and
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -74,3 +77,43 @@ def use_registries(common: RegistryFlags, sides: dict[str, RegistryFlags] | None
         if isinstance(ref, RegistryReference):
             hosts.set(ref.endpoint, flags.over(common).host_options())
     configure(hosts)
+
+
+_FLAG_PARAMETERS = (
+    ("creds", CredsOption, None),
+    ("plain_http", PlainHttpOption, False),
+    ("insecure", InsecureOption, False),
+    ("ca_file", CaFileOption, None),
+    ("cert_dir", CertDirOption, None),
+)
+
+
+def registry_command(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared registry flags.
+
+    The flags are appended to the command's signature for typer; the wrapper turns
+    them into :class:`RegistryFlags` and either passes them on (to a command that takes
+    a ``registry_flags`` parameter, which configures registries itself) or applies them
+    to every registry with :func:`use_registries` before the command runs.
+    """
+    # Resolved annotations: typer reads the Annotated options from this signature.
+    signature = inspect.signature(command, eval_str=True)
+    takes_flags = "registry_flags" in signature.parameters
+    own = [p for name, p in signature.parameters.items() if name != "registry_flags"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, kind, default in _FLAG_PARAMETERS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        flags = RegistryFlags(*(kwargs.pop(name) for name, _, _ in _FLAG_PARAMETERS))
+        if takes_flags:
+            kwargs["registry_flags"] = flags
+        else:
+            use_registries(flags)
+        command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *added]}
+    return wrapper

@@ -20,15 +20,7 @@ from overlaybd_py.streaming.publish import PublishResult, publish_report
 from overlaybd_py.streaming.verify import verify_image
 
 from .options import JsonOption
-from .registry_opts import (
-    CaFileOption,
-    CertDirOption,
-    CredsOption,
-    InsecureOption,
-    PlainHttpOption,
-    RegistryFlags,
-    use_registries,
-)
+from .registry_opts import registry_command
 from .render import emit_json
 
 DIGEST_SHOWN = 19
@@ -50,18 +42,13 @@ def short(digest: str) -> str:
     return digest[:DIGEST_SHOWN]
 
 
+@registry_command
 def referrers(
     image: ImageArg,
     artifact_type: ArtifactTypeOpt = None,
     json: JsonOption = False,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
 ) -> None:
     """List the referrers of IMAGE and of each of its platform manifests."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     found = list_referrers(image, artifact_type)
     if json:
         emit_json([subject.to_dict() for subject in found])
@@ -81,6 +68,7 @@ def check_line(check: Check) -> str:
     return f"{status} {check.name} {where}: {check.detail}".replace(" :", ":")
 
 
+@registry_command
 def verify(
     image: ImageArg,
     deep: Annotated[
@@ -88,14 +76,8 @@ def verify(
     ] = False,
     artifact_type: ArtifactTypeOpt = None,
     json: JsonOption = False,
-    creds: CredsOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    ca_file: CaFileOption = None,
-    cert_dir: CertDirOption = None,
 ) -> None:
     """Check the streaming referrer(s) of IMAGE; exit 0 only when every check passes."""
-    use_registries(RegistryFlags(creds, plain_http, insecure, ca_file, cert_dir))
     report = verify_image(image, deep, artifact_type)
     if json:
         emit_json(report.to_dict())

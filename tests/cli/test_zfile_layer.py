@@ -106,9 +106,13 @@ def test_every_command_has_help() -> None:
         "cat",
         "stat",
     ]
-    for command in commands:
-        result = obd(*command.split(), "--help")
-        assert "Usage: obd " + command in " ".join(result.stdout.split()), command
+    registry_commands = {"convert", "export", "ls", "cat", "stat", "check", "referrers", "verify"}
+    for command in [*commands, "check", "referrers", "verify", "mount"]:
+        text = " ".join(obd(*command.split(), "--help").stdout.split())
+        assert "Usage: obd " + command in text, command
+        assert "Arguments:" in text, command
+        if command in registry_commands:
+            assert "--plain-http Talk HTTP instead of HTTPS" in text, command
 
 
 def test_layer_export_checks_the_parent_chain(tmp_path: Path) -> None:
