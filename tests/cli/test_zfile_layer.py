@@ -116,7 +116,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_layer_export_checks_the_parent_chain(tmp_path: Path) -> None:
-    commits = FIXTURES / "lsmt" / "lsmt"
+    commits = FIXTURES / "reference" / "lsmt"
     ordered = [str(commits / f"l{i}.commit") for i in range(3)]
     image = tmp_path / "disk.img"
     result = obd("layer", "export", *reversed(ordered), "--output", str(image), check=False)

@@ -14,7 +14,7 @@ from overlaybd_py.io import ByteSource, FileSource
 from overlaybd_py.lsmt.reader import LayerFile
 from overlaybd_py.zfile import ZFileReader, has_magic
 
-LSMT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "lsmt"
+LSMT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reference"
 LSMT_JSON: dict[str, Any] = json.loads((LSMT_FIXTURES / "lsmt.json").read_text())
 APPLY_JSON: dict[str, Any] = json.loads((LSMT_FIXTURES / "apply.json").read_text())
 ZERO_CHUNK = bytes(8 << 20)
