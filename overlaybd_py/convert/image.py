@@ -69,6 +69,17 @@ class _CountingStream:
         self.close()
 
 
+class _CountingOpener:
+    """Opens blobs of ``source`` as streams that report the bytes read from them."""
+
+    def __init__(self, source: ImageSource, report: Callable[[int], None]) -> None:
+        self._source = source
+        self._report = report
+
+    def open_blob(self, descriptor: Descriptor) -> BinaryIO:
+        return _CountingStream(self._source.open_blob(descriptor), self._report)  # type: ignore[return-value]
+
+
 class ImageConverter:
     """Converts one resolved image; blobs go to ``target``, the manifest bytes are returned."""
 
@@ -116,16 +127,13 @@ class ImageConverter:
     # -- the source side ---------------------------------------------------------
 
     def _open_layer(self, position: int) -> BinaryIO:
-        layer = self.image.layers[position]
+        """Layer ``position`` as a checked tar stream; bytes read are reported as progress."""
+        total = self.image.layers[position].size
 
         def counted(n: int) -> None:
-            self._emit("layer-bytes", position, amount=n, total=layer.size)
+            self._emit("layer-bytes", position, amount=n, total=total)
 
-        class _Opener:
-            def open_blob(_self, descriptor: Descriptor) -> BinaryIO:
-                return _CountingStream(self.source.open_blob(descriptor), counted)  # type: ignore[return-value]
-
-        return open_layer(_Opener(), self.image, position)
+        return open_layer(_CountingOpener(self.source, counted), self.image, position)
 
     def _emit(self, kind: str, layer: int = -1, amount: int = 0, total: int = 0) -> None:
         self.progress(
