@@ -48,19 +48,6 @@ def _zstd_decompress(data: bytes | memoryview, capacity: int) -> bytes:
     return decompressor.decompress(data, max_output_size=capacity)
 
 
-def zstd_compress_parallel(blocks: list[memoryview], threads: int) -> list[bytes]:
-    """Compress each block as its own frame on ``threads`` native threads.
-
-    python-zstandard runs the whole batch in C without the GIL; every frame is
-    the one a single-threaded ``compress`` of that block gives.
-    """
-    compressor = getattr(_local, "zstd_c", None)
-    if compressor is None:
-        compressor = _local.zstd_c = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    result = compressor.multi_compress_to_buffer([bytes(b) for b in blocks], threads=threads)
-    return [result[i].tobytes() for i in range(len(blocks))]
-
-
 _CODECS: dict[int, tuple[Compress, Decompress, type[Exception]]] = {
     ALGO_LZ4: (_lz4_compress, _lz4_decompress, lz4.block.LZ4BlockError),
     ALGO_ZSTD: (_zstd_compress, _zstd_decompress, zstandard.ZstdError),

@@ -191,13 +191,12 @@ class ZFileReader:
         start = offsets[first]
         view = memoryview(stored)
         bounds = offsets[first : last + 2]
-        parts = [view[a - start : b - start] for a, b in pairwise(bounds)]
-        payloads = parts
-        if self._crc_size:
-            payloads = [p[:-CRC_SIZE] for p in parts]
-            stored_crcs = b"".join([p[-CRC_SIZE:] for p in parts])
-            if self.check_crc and block_crcs_packed(payloads) != stored_crcs:
-                self._raise_first_bad_crc(first, parts)
+        crc = self._crc_size
+        payloads = [view[a - start : b - start - crc] for a, b in pairwise(bounds)]
+        if self.check_crc:
+            stored_crcs = b"".join([view[b - start - crc : b - start] for b in bounds[1:]])
+            if block_crcs_packed(payloads) != stored_crcs:
+                self._raise_first_bad_crc(first, last, view)
         try:
             blocks = list(map(self._decompress_block, payloads))
         except self._codec_error:
@@ -214,8 +213,10 @@ class ZFileReader:
                     )
         return blocks
 
-    def _raise_first_bad_crc(self, first: int, parts: list[memoryview]) -> None:
-        for k, part in enumerate(parts, first):
+    def _raise_first_bad_crc(self, first: int, last: int, stored: memoryview) -> None:
+        start = self._offsets[first]
+        for k in range(first, last + 1):
+            part = stored[self._offsets[k] - start : self._offsets[k + 1] - start]
             expected = int.from_bytes(part[-CRC_SIZE:], "little")
             computed = block_crc(part[:-CRC_SIZE])
             if computed != expected:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import random
 
 import pytest
@@ -74,15 +75,31 @@ def test_unseekable_output_keeps_provisional_header() -> None:
     assert reader.pread(0, 15000) == b"abc" * 5000
 
 
+@pytest.mark.parametrize("size", [0, 4096, 8 << 20, 9 * 1024 * 1024 + 17])
 @pytest.mark.parametrize("algorithm", ["lz4", "zstd"])
-def test_threads_give_the_same_bytes(algorithm: str) -> None:
-    data = _sample(9 * 1024 * 1024 + 17, seed=3)
+def test_threads_give_the_same_bytes(algorithm: str, size: int) -> None:
+    data = _sample(size, seed=3)
     serial = compress_bytes(data, algorithm=algorithm)
-    threaded = io.BytesIO()
-    with ZFileWriter(threaded, algorithm=algorithm, threads=4) as writer:
-        for i in range(0, len(data), 777_777):
-            writer.write(data[i : i + 777_777])
-    assert threaded.getvalue() == serial
+    for threads in (2, 3):
+        threaded = io.BytesIO()
+        with ZFileWriter(threaded, algorithm=algorithm, threads=threads) as writer:
+            for i in range(0, len(data), 777_777):
+                writer.write(data[i : i + 777_777])
+        assert threaded.getvalue() == serial, threads
+
+
+def test_a_failed_block_stops_the_threads_and_raises() -> None:
+    class Refusing(io.BytesIO):
+        def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+            if self.tell() > 1 << 20:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    with pytest.raises(OSError, match="No space left"):
+        with ZFileWriter(Refusing(), algorithm="zstd", threads=2) as writer:
+            for _ in range(12):
+                writer.write(_sample(1 << 20, seed=4))
+    assert not [t for t in threading.enumerate() if t.name.startswith("zfile")]
 
 
 def test_streaming_writes_in_odd_pieces_equal_one_write() -> None:
