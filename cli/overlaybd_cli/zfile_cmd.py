@@ -37,16 +37,16 @@ def compress(
     with source.open("rb") as src, atomic_output(output) as out:
         if tar:
             out.write(bytes(tarwrap.PREFIX_SIZE))
-        writer = ZFileWriter(
+        with ZFileWriter(
             out,
             algorithm=algorithm,
             block_size=block_size,
             checksum=not no_checksum,
             threads=threads,
-        )
-        while chunk := src.read(_CHUNK):
-            writer.write(chunk)
-        summary = writer.close()
+        ) as writer:
+            while chunk := src.read(_CHUNK):
+                writer.write(chunk)
+            summary = writer.close()
         if tar:
             out.write(tarwrap.suffix(summary.compressed_size))
             out.seek(0)

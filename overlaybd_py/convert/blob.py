@@ -43,8 +43,10 @@ def write_layer_zfile(
     threads: int = 1,
 ) -> LayerCommit:
     """Commit ``device``'s written sectors as an LSMT layer compressed into the ZFile ``path``."""
-    with open(path, "wb") as out:
-        zfile = ZFileWriter(out, algorithm=algorithm, block_size=block_size, threads=threads)
+    with (
+        open(path, "wb") as out,
+        ZFileWriter(out, algorithm=algorithm, block_size=block_size, threads=threads) as zfile,
+    ):
         commit = commit_device(device, zfile, uuid=uuid, parent_uuid=parent_uuid)
         summary = zfile.close()
     return LayerCommit(path, commit, summary)

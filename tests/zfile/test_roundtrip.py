@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import random
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -95,10 +95,12 @@ def test_a_failed_block_stops_the_threads_and_raises() -> None:
                 raise OSError(28, "No space left on device")
             return super().write(data)
 
-    with pytest.raises(OSError, match="No space left"):
-        with ZFileWriter(Refusing(), algorithm="zstd", threads=2) as writer:
-            for _ in range(12):
-                writer.write(_sample(1 << 20, seed=4))
+    with (
+        pytest.raises(OSError, match="No space left"),
+        ZFileWriter(Refusing(), algorithm="zstd", threads=2) as writer,
+    ):
+        for _ in range(12):
+            writer.write(_sample(1 << 20, seed=4))
     assert not [t for t in threading.enumerate() if t.name.startswith("zfile")]
 
 
