@@ -20,6 +20,7 @@ import requests
 
 from ..errors import AuthError, RegistryError
 from .credentials import Credentials
+from .neterrors import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ _REALM_KEYS = ("realm", "service")
 
 def _url(response: requests.Response, fallback: str) -> str:
     request = response.request
-    return str(request.url) if request is not None and request.url else fallback
+    return safe_url(str(request.url)) if request is not None and request.url else fallback
 
 
 def _basic_header(credentials: Credentials) -> str:
@@ -196,12 +197,13 @@ class Authenticator:
             response = self._fetch("GET", realm, params=params, headers=headers)
         if response.status_code in (401, 403):
             raise AuthError(
-                f"{realm}: token server refused {self._who()} for scope "
+                f"{safe_url(realm)}: token server refused {self._who()} for scope "
                 f"{' '.join(key) or '(none)'} (HTTP {response.status_code})"
             )
         if response.status_code != 200:
             raise RegistryError(
-                f"{realm}: expected HTTP 200 with a token, found HTTP {response.status_code}"
+                f"{safe_url(realm)}: expected HTTP 200 with a token, "
+                f"found HTTP {response.status_code}"
             )
         try:
             body = response.json()
@@ -211,7 +213,7 @@ class Authenticator:
             value, lifetime = "", 0.0
         if not value:
             raise RegistryError(
-                f"{realm}: expected JSON with 'token' or 'access_token', found neither"
+                f"{safe_url(realm)}: expected JSON with 'token' or 'access_token', found neither"
             )
         with self._lock:
             self._tokens[key] = _Token(value, started + lifetime * TOKEN_REUSE_FRACTION)

@@ -35,6 +35,7 @@ from .model import (
     push_scope,
     repo_path,
 )
+from .neterrors import root_cause, safe_url
 from .options import HostOptions
 from .transport import Transport
 
@@ -88,7 +89,9 @@ class RegistryClient:
             return None
         length = response.headers.get("Content-Length")
         if length is None or not length.isdigit():
-            raise RegistryError(f"HEAD {response.url}: expected a Content-Length, found {length!r}")
+            raise RegistryError(
+                f"HEAD {safe_url(response.url)}: expected a Content-Length, found {length!r}"
+            )
         return int(length)
 
     def iter_blob(
@@ -106,7 +109,8 @@ class RegistryClient:
             try:
                 if received and response.status_code == 200:
                     raise RegistryError(
-                        f"GET {response.url}: expected 206 to resume at byte {received}, found 200"
+                        f"GET {safe_url(response.url)}: expected 206 to resume at byte "
+                        f"{received}, found 200"
                     )
                 for chunk in response.iter_content(chunk_size):
                     hasher.update(chunk)
@@ -121,7 +125,7 @@ class RegistryClient:
                 if failures >= policy.attempts:
                     raise RegistryError(
                         f"GET blob {repository}@{digest}: connection lost at byte {received} "
-                        f"{failures} times: {error}"
+                        f"{failures} times: {root_cause(error)}"
                     ) from None
                 time.sleep(policy.delay(failures))
             finally:
@@ -195,7 +199,7 @@ class RegistryClient:
                 if failures >= policy.attempts:
                     raise RegistryError(
                         f"range {start}-{end} of blob {repository}@{digest}: connection lost "
-                        f"{failures} times: {error}"
+                        f"{failures} times: {root_cause(error)}"
                     ) from None
                 time.sleep(policy.delay(failures))
             finally:
@@ -213,7 +217,7 @@ class RegistryClient:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != start:
                 raise RegistryError(
-                    f"GET {response.url}: expected Content-Range starting at {start}, "
+                    f"GET {safe_url(response.url)}: expected Content-Range starting at {start}, "
                     f"found {response.headers.get('Content-Range')!r}"
                 )
             total = None if match.group(3) == "*" else int(match.group(3))
@@ -248,7 +252,9 @@ class RegistryClient:
                 return response
             response.close()
             if response.status_code not in STALE_REDIRECT_STATUSES:
-                raise RegistryError(f"{what}: GET {cached} answered HTTP {response.status_code}")
+                raise RegistryError(
+                    f"{what}: GET {safe_url(cached)} answered HTTP {response.status_code}"
+                )
             with self._redirect_lock:
                 self._redirects.pop(key, None)
         url = self.transport.url(repo_path(repository, "blobs", digest))

@@ -27,6 +27,7 @@ from ..errors import ImageError, NotFoundError, RegistryError
 from ..oci.digest import check_digest, sha256_digest
 from ..oci.mediatypes import OCI_INDEX, is_manifest
 from .model import Manifest, ManifestPush, pull_scope, repo_path
+from .neterrors import safe_url
 from .transport import RegistryHTTPError
 
 if TYPE_CHECKING:
@@ -111,13 +112,16 @@ def _from_api(
         if response.status_code == 404:
             if first:
                 return None
-            raise NotFoundError(f"referrers of {repository}@{digest}: page {url} vanished (404)")
+            raise NotFoundError(
+                f"referrers of {repository}@{digest}: page {safe_url(url)} vanished (404)"
+            )
         try:
             page = response.json()
             found += list(page.get("manifests") or [])
         except (ValueError, AttributeError):
             raise RegistryError(
-                f"GET {response.url}: expected an OCI index of referrers, found other content"
+                f"GET {safe_url(response.url)}: expected an OCI index of referrers, "
+                "found other content"
             ) from None
         applied = response.headers.get(FILTERS_HEADER, "")
         filtered &= ARTIFACT_TYPE_FILTER in [part.strip() for part in applied.split(",")]

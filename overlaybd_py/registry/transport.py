@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from ..errors import AuthError, NotFoundError, RegistryError
 from .auth import Authenticator
 from .credentials import Credentials, resolve_credentials
+from .neterrors import root_cause, safe_url
 from .options import HostOptions
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def describe_error(response: requests.Response) -> str:
 def error_for(response: requests.Response, what: str) -> Exception:
     """The library error for an unexpected HTTP status."""
     request = response.request
-    where = f"{request.method} {request.url}" if request is not None else what
+    where = f"{request.method} {safe_url(str(request.url))}" if request is not None else what
     message = f"{what}: {where} answered HTTP {response.status_code} {describe_error(response)}"
     if response.status_code == 404:
         return NotFoundError(message)
@@ -201,19 +202,21 @@ class Transport:
                     response = self._follow(method, url, headers, None, params, data, stream)
             except requests.exceptions.SSLError as error:
                 raise RegistryError(
-                    f"{what}: TLS to {url} failed: {_short(error)} (use --ca-file/--cert-dir "
-                    "to trust its CA, --insecure to skip checks, --plain-http for HTTP)"
+                    f"{what}: TLS to {safe_url(url)} failed: {root_cause(error)}"
                 ) from None
             except requests.RequestException as error:
                 if attempt == attempts:
                     raise RegistryError(
-                        f"{what}: {method} {url} failed after {attempt} attempt(s): {_short(error)}"
+                        f"{what}: {method} {safe_url(url)} failed after {attempt} attempt(s): "
+                        f"{root_cause(error)}"
                     ) from None
-                log.info("%s %s: %s; retry %d", method, url, _short(error), attempt)
+                log.info("%s %s: %s; retry %d", method, safe_url(url), root_cause(error), attempt)
                 time.sleep(policy.delay(attempt))
                 continue
             if response.status_code in policy.statuses and attempt < attempts:
-                log.info("%s %s: HTTP %d; retry %d", method, url, response.status_code, attempt)
+                log.info(
+                    "%s %s: HTTP %d; retry %d", method, safe_url(url), response.status_code, attempt
+                )
                 response.close()
                 time.sleep(policy.delay(attempt))
                 continue
@@ -287,18 +290,12 @@ class Transport:
                 method, data = "GET", None
             elif method not in ("GET", "HEAD"):
                 return response  # an upload answered with 3xx: the caller decides
-            log.debug("%s %s redirected to %s", method, url, location)
+            log.debug("%s %s redirected to %s", method, safe_url(url), safe_url(location))
             url = urljoin(response.url, location)
             params = None
             response.close()
-        raise RegistryError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
+        raise RegistryError(f"{method} {safe_url(url)}: more than {MAX_REDIRECTS} redirects")
 
     def _token_request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """A request to the token realm (same TLS settings, retries, no registry auth)."""
         return self.request(method, url, what="token request", authenticate=False, **kwargs)
-
-
-def _short(error: BaseException) -> str:
-    """A one-line summary of a requests/urllib3 exception."""
-    text = str(error).replace("\n", " ")
-    return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT] + "..."

@@ -25,6 +25,7 @@ from ..errors import RegistryError
 from ..io import ByteSource, BytesSource, FileSource
 from ..oci.digest import check_digest
 from .model import BlobPush, pull_scope, push_scope, repo_path
+from .neterrors import safe_url
 from .transport import describe_error, error_for
 
 TYPE_CHECKING = False
@@ -151,7 +152,8 @@ def _location(response: requests.Response) -> str:
     location = response.headers.get("Location")
     if not location:
         raise RegistryError(
-            f"{response.request.method} {response.url}: expected a Location header, found none"
+            f"{response.request.method} {safe_url(response.url)}: expected a Location header, "
+            "found none"
         )
     return urljoin(response.url, location)
 
@@ -219,7 +221,7 @@ def _server_offset(response: requests.Response, fallback: int) -> int:
         return fallback
     match = _UPLOAD_RANGE.fullmatch(value.strip())
     if not match:
-        raise RegistryError(f"{response.url}: expected 'Range: 0-<n>', found {value!r}")
+        raise RegistryError(f"{safe_url(response.url)}: expected 'Range: 0-<n>', found {value!r}")
     # distribution answers "0-0" for an empty upload too; a 1-byte resend is harmless
     # only if nothing was stored, so treat it as empty (the final digest check guards).
     last = int(match.group(1))
