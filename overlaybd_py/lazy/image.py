@@ -10,13 +10,15 @@ image is replaced by its streaming referrer (spec §8).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from ..errors import FormatError, ImageError, NotFoundError, UnsupportedError
+from ..errors import FormatError, ImageError, OverlayBDError, UnsupportedError
 from ..io import ByteSource
 from ..layer import LayerBlob, open_layer_blob
 from ..lsmt.stack import LayerStack
@@ -33,12 +35,18 @@ from ..oci.reference import (
 from ..oci.resolve import ResolvedImage
 from ..registry.image import RegistrySource
 from ..registry.options import RegistryHosts
-from .cache import DEFAULT_LIMIT, ChunkCache
+from .cache import DEFAULT_LIMIT, ChunkCache, default_cache_dir
 from .chunks import DEFAULT_CHUNK_SIZE
 from .fetcher import DEFAULT_MEMORY_CHUNKS, DEFAULT_READAHEAD
 from .filesystem import ImageFilesystem
 from .layer import open_lazy_layer
-from .referrer import find_layout_referrer, find_streaming_referrer, is_overlaybd_image
+from .referrer import (
+    Referral,
+    find_layout_referrers,
+    find_streaming_referrers,
+    is_overlaybd_image,
+    no_referrer,
+)
 from .stats import CountingSource, ImageStats, LayerStats
 
 log = logging.getLogger(__name__)
@@ -133,7 +141,8 @@ class OverlayImage:
             )
         except FormatError as exc:
             raise ImageError(
-                f"{self.name}: layer {position} ({layer.digest}) is not an OverlayBD layer: {exc}"
+                f"{self.name}: layer {position} ({layer.digest}) is not a readable OverlayBD layer "
+                f"(a plain layer, or a truncated or corrupt blob): {exc}"
             ) from None
 
     def _blob_source(self, layer: Descriptor) -> ByteSource:
@@ -168,8 +177,14 @@ class OverlayImage:
 def pick_image(
     images: Sequence[ResolvedImage], wanted: Sequence[Platform] | None, name: str
 ) -> ResolvedImage:
-    """One image out of an index: the requested platform, else the host's."""
-    if len(images) == 1:
+    """One image: the requested platform, else the host's out of an index.
+
+    A manifest named directly is read whatever its platform; an index must hold one
+    for the host (or for ``wanted``), even when it holds only one image.
+    """
+    if wanted and images:
+        return images[0]  # resolving kept only the wanted platforms
+    if len(images) == 1 and not images[0].parents:
         return images[0]
     host = host_platform()
     for image in images:
@@ -200,13 +215,18 @@ def open_image(
     try:
         image = pick_image(source.resolve(platforms or None), platforms, source.name)
         if _wants_referrer(mode, image):
-            target = _layout_referrer(ref, mode, image, source.root())
-            if target is not None:
-                referred = open_source(LayoutReference(OCI, ref.path, None, target.digest))
+            referrals = _layout_referrals(ref, mode, image, source.root())
+            if referrals and isinstance(ref, LayoutReference):
+                layout = ref.path
+                referred, image = _follow_referrer(
+                    referrals,
+                    lambda digest: open_source(LayoutReference(OCI, layout, None, digest)),
+                    image,
+                    platforms,
+                    str(ref),
+                )
                 source.close()
                 source = referred
-                image = pick_image(source.resolve(platforms or None), platforms, source.name)
-                log.info("%s: reading streaming referrer %s", ref, target.digest)
         return OverlayImage(source, image)
     except BaseException:
         source.close()
@@ -218,10 +238,10 @@ def _wants_referrer(mode: str, image: ResolvedImage) -> bool:
     return mode == "always" or (mode == "auto" and not is_overlaybd_image(image))
 
 
-def _layout_referrer(
+def _layout_referrals(
     ref: ImageReference, mode: str, image: ResolvedImage, root: Descriptor
-) -> Descriptor | None:
-    """The streaming referrer in an ``oci:`` layout; None in ``auto`` mode when there is none.
+) -> list[Referral]:
+    """The streaming referrers in an ``oci:`` layout; none in ``auto`` mode when there is none.
 
     ``auto`` then opens the image as it is (its layers say whether they are OverlayBD);
     ``always`` raises :class:`~overlaybd_py.errors.NotFoundError`.
@@ -232,36 +252,91 @@ def _layout_referrer(
                 f"{ref}: --referrer always needs an oci: layout directory or a registry, "
                 f"found the {ref.transport} transport"
             )
-        return None
-    try:
-        return find_layout_referrer(ref, image, root)
-    except NotFoundError:
+        return []
+    referrals = find_layout_referrers(ref, image, root)
+    if not referrals:
         if mode == "always":
-            raise
+            raise no_referrer(f"oci:{ref.path}", image, root)
         log.info("%s: no streaming referrer; opening the image as it is", ref)
-        return None
+    return referrals
+
+
+def _follow_referrer(
+    referrals: Sequence[Referral],
+    open_digest: Callable[[str], ImageSource],
+    image: ResolvedImage,
+    platforms: Sequence[Platform] | None,
+    where: str,
+) -> tuple[ImageSource, ResolvedImage]:
+    """The first listed referrer that exists, points back at its subject and has the
+    source image's platform. Listings can be stale (a deleted manifest) or wrong (a
+    tag-schema index is only a convention), so each is checked and the next tried."""
+    problems: list[str] = []
+    for referral in referrals:
+        digest = referral.descriptor.digest
+        try:
+            referred = open_digest(digest)
+        except OverlayBDError as exc:
+            problems.append(f"{digest}: {exc}")
+            continue
+        try:
+            chosen = pick_image(referred.resolve(platforms or None), platforms, referred.name)
+            _check_referral(referred, referral.subject, chosen, image)
+        except OverlayBDError as exc:
+            referred.close()
+            problems.append(f"{digest}: {exc}")
+            continue
+        for problem in problems:
+            log.warning("%s: skipped streaming referrer %s", where, problem)
+        log.info("%s: reading streaming referrer %s", where, digest)
+        return referred, chosen
+    raise ImageError(
+        f"{where}: no usable streaming referrer of {image.descriptor.digest} "
+        f"({len(referrals)} listed): " + "; ".join(problems)
+    )
+
+
+def _check_referral(
+    referred: ImageSource, subject: str, chosen: ResolvedImage, image: ResolvedImage
+) -> None:
+    """A referrer must name the subject it was listed under and carry the same platform."""
+    data = json.loads(referred.fetch(referred.root()))
+    named = (data.get("subject") or {}).get("digest") if isinstance(data, dict) else None
+    if named != subject:
+        raise ImageError(f"listed as a referrer of {subject}, but its subject is {named}")
+    if not chosen.platform.matches(image.platform):
+        raise ImageError(f"its image is {chosen.platform}, the source image is {image.platform}")
 
 
 def _open_registry_image(
     ref: RegistryReference, platforms: Sequence[Platform] | None, options: LazyOptions
 ) -> OverlayImage:
-    source = _registry_source(ref, options.hosts)
+    registry = _registry_source(ref, options.hosts)
+    source: ImageSource = registry
     try:
         image = pick_image(source.resolve(platforms or None), platforms, source.name)
         if _wants_referrer(options.referrer, image):
             repository = ref.repository
-            target = find_streaming_referrer(source.client, repository, image, source.root())
-            named = RegistryReference(ref.registry, repository, None, target.digest)
-            source = _registry_source(named, options.hosts)
-            image = pick_image(source.resolve(platforms or None), platforms, source.name)
-            log.info("%s: reading streaming referrer %s", ref, target.digest)
+            root = source.root()
+            referrals = find_streaming_referrers(registry.client, repository, image, root)
+            if not referrals:
+                raise no_referrer(f"{ref.registry}/{repository}", image, root)
+            source, image = _follow_referrer(
+                referrals,
+                lambda digest: _registry_source(
+                    RegistryReference(ref.registry, repository, None, digest), options.hosts
+                ),
+                image,
+                platforms,
+                str(ref),
+            )
         if not is_overlaybd_image(image):
             log.warning("%s: layers lack the OverlayBD annotations; trying them anyway", ref)
         cache = options.cache
         owns_cache = False
         if cache is None and options.use_cache:
-            cache = ChunkCache(options.cache_dir, options.cache_limit)
-            owns_cache = True
+            cache = _open_cache(options)
+            owns_cache = cache is not None
         try:
             return OverlayImage(source, image, options, cache, owns_cache)
         except BaseException:
@@ -271,6 +346,20 @@ def _open_registry_image(
     except BaseException:
         source.close()
         raise
+
+
+def _open_cache(options: LazyOptions) -> ChunkCache | None:
+    """The persistent cache; a directory that cannot hold it costs a warning, not the read."""
+    try:
+        return ChunkCache(options.cache_dir, options.cache_limit)
+    except (OSError, sqlite3.Error) as error:
+        where = options.cache_dir or default_cache_dir()
+        log.warning(
+            "cache %s is unusable (%s); reading without a cache (--cache-dir picks another)",
+            where,
+            error,
+        )
+        return None
 
 
 def _registry_source(ref: RegistryReference, hosts: RegistryHosts | None) -> RegistrySource:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFoundError
@@ -33,19 +34,33 @@ def is_overlaybd_image(image: ResolvedImage) -> bool:
     return bool(layers) and all(mt.ANNOTATION_BLOB_DIGEST in layer.annotations for layer in layers)
 
 
-def pick_referrer(found: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """The preferred referrer: streaming type first, then the newest by creation time."""
+def rank_referrers(found: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streaming referrers in preference order: Azure's type first, then the newest."""
     candidates = [e for e in found if e.get("artifactType") in STREAMING_ARTIFACT_TYPES]
     candidates.sort(key=lambda e: (e.get("annotations") or {}).get(CREATED_ANNOTATION, ""))
     candidates.reverse()
     candidates.sort(key=lambda e: STREAMING_ARTIFACT_TYPES.index(e["artifactType"]))
-    return candidates[0] if candidates else None
+    return candidates
 
 
-def find_streaming_referrer(
+def pick_referrer(found: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The preferred referrer of one listing, or None."""
+    ranked = rank_referrers(found)
+    return ranked[0] if ranked else None
+
+
+@dataclass(frozen=True)
+class Referral:
+    """A streaming referrer as a listing gave it: the subject it was listed under."""
+
+    subject: str
+    descriptor: Descriptor
+
+
+def find_streaming_referrers(
     client: Any, repository: str, image: ResolvedImage, root: Descriptor
-) -> Descriptor:
-    """The OverlayBD manifest (or index) referring to ``image`` or to the ``root`` index.
+) -> list[Referral]:
+    """The OverlayBD manifests (or indexes) listed as referring to ``image`` or its indexes.
 
     ``client`` is a :class:`~overlaybd_py.registry.RegistryClient`.
     """
@@ -56,13 +71,13 @@ def find_streaming_referrer(
             found += client.referrers(repository, subject, artifact_type)
         return found
 
-    return choose_streaming_referrer(referrers_of, repository, image, root)
+    return streaming_referrals(referrers_of, repository, image, root)
 
 
-def find_layout_referrer(
+def find_layout_referrers(
     ref: LayoutReference, image: ResolvedImage, root: Descriptor
-) -> Descriptor:
-    """The streaming referrer of ``image`` (or of its root index) in an OCI layout.
+) -> list[Referral]:
+    """The streaming referrers of ``image`` (or of its indexes) in an OCI layout.
 
     The layout's referrers are its untagged ``index.json`` entries with a ``subject``;
     :func:`~overlaybd_py.streaming.discover.list_referrers` lists them for the root
@@ -72,33 +87,40 @@ def find_layout_referrer(
     for entry in list_referrers(ref):
         listed = by_subject.setdefault(entry.subject, [])
         listed += [described.to_dict() for described in entry.referrers]
-    return choose_streaming_referrer(
+    return streaming_referrals(
         lambda subject: by_subject.get(subject, []), f"oci:{ref.path}", image, root
     )
 
 
-def choose_streaming_referrer(
+def streaming_referrals(
     referrers_of: Callable[[str], list[dict[str, Any]]],
     where: str,
     image: ResolvedImage,
     root: Descriptor,
-) -> Descriptor:
-    """The preferred streaming referrer of the platform manifest, else of its parents.
+) -> list[Referral]:
+    """Every streaming referrer of the platform manifest, then of its parents, best first.
 
     ``referrers_of(digest)`` lists referrer descriptors (JSON objects with
     ``artifactType`` and ``annotations``) of one subject; ``where`` names the store.
+    Listings can be stale or wrong, so the caller tries them in turn.
     """
     subjects = [image.descriptor.digest]
     subjects += [parent.digest for parent in image.parents]
     if root.digest not in subjects:
         subjects.append(root.digest)
+    found: list[Referral] = []
     for subject in subjects:
-        chosen = pick_referrer(referrers_of(subject))
-        if chosen is not None:
-            log.info("%s@%s: streaming referrer %s", where, subject, chosen["digest"])
-            return Descriptor(chosen["mediaType"], chosen["digest"], int(chosen["size"]))
+        for entry in rank_referrers(referrers_of(subject)):
+            descriptor = Descriptor(entry["mediaType"], entry["digest"], int(entry["size"]))
+            log.debug("%s@%s: streaming referrer %s listed", where, subject, descriptor.digest)
+            found.append(Referral(subject, descriptor))
+    return found
+
+
+def no_referrer(where: str, image: ResolvedImage, root: Descriptor) -> NotFoundError:
+    """The error for an image that has no streaming referrer at all."""
     kind = "" if is_overlaybd_image(image) else "not an OverlayBD image and "
-    raise NotFoundError(
+    return NotFoundError(
         f"{where}@{image.descriptor.digest}: {kind}no referrer with artifactType "
         f"{' or '.join(STREAMING_ARTIFACT_TYPES)} points at it"
         + (f" or at its index {root.digest}" if root.digest != image.descriptor.digest else "")

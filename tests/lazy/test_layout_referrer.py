@@ -108,7 +108,7 @@ def test_platform_of_an_index_picks_that_platforms_referrer(layouts: Layouts) ->
 
 
 def test_never_opens_the_source_as_it_is(layouts: Layouts) -> None:
-    with pytest.raises(ImageError, match="is not an OverlayBD layer"):
+    with pytest.raises(ImageError, match="is not a readable OverlayBD layer"):
         open_image(f"oci:{layouts.with_referrers}:amd64", options=NEVER)
 
 
@@ -124,7 +124,7 @@ def test_always_without_a_referrer_is_refused(layouts: Layouts) -> None:
 
 
 def test_auto_without_a_referrer_opens_the_image_as_it_is(layouts: Layouts) -> None:
-    with pytest.raises(ImageError, match="layer 0 .* is not an OverlayBD layer"):
+    with pytest.raises(ImageError, match="layer 0 .* is not a readable OverlayBD layer"):
         open_image(f"oci:{layouts.plain}:amd64")
 
 
