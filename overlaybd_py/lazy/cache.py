@@ -75,7 +75,8 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class CacheCounters:
-    """What one cache object saw: hits, misses, bad entries dropped, bytes written."""
+    """What one cache object saw: hits, misses, bad entries dropped, bytes written, and
+    entries that could not be read or written (a full or read-only disk, say)."""
 
     hits: int = 0
     misses: int = 0
@@ -83,6 +84,7 @@ class CacheCounters:
     stored: int = 0
     stored_bytes: int = 0
     evicted: int = 0
+    io_errors: int = 0
 
 
 def pack_entry(key: str, payload: bytes) -> bytes:
@@ -212,7 +214,9 @@ class ChunkCache:
                 return waiting
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
+        except OSError as error:
+            if not isinstance(error, FileNotFoundError):
+                self._io_failed("read", key, error)
             with self._lock:
                 self.counters.misses += 1
             return None
@@ -268,13 +272,30 @@ class ChunkCache:
                 try:
                     self._store(digest, name, payload)
                 except (OSError, sqlite3.Error) as error:
-                    log.warning("cache %s: could not store %s: %s", self.root, key, error)
+                    self._io_failed("store", key, error)
                 finally:
                     with self._lock:
                         if self._pending.pop(key, None) is not None:
                             self._pending_bytes -= len(payload)
             finally:
                 self._queue.task_done()
+
+    def _io_failed(self, action: str, key: str, error: Exception) -> None:
+        """Reads go on without the cache: one warning per cache object, the rest at debug."""
+        with self._lock:
+            self.counters.io_errors += 1
+            first = self.counters.io_errors == 1
+        if first:
+            log.warning(
+                "cache %s: could not %s %s (%s); reading goes on, fetching what the cache "
+                "cannot hold",
+                self.root,
+                action,
+                key,
+                error,
+            )
+        else:
+            log.debug("cache %s: could not %s %s: %s", self.root, action, key, error)
 
     def flush(self) -> None:
         """Wait until every entry handed to ``put`` is on disk (or was dropped)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -183,3 +184,36 @@ def test_bad_limit_is_refused(tmp_path: Path, limit: int) -> None:
 
     with pytest.raises(OverlayBDError, match="expected a positive byte count"):
         ChunkCache(tmp_path, limit)
+
+
+def test_an_unusable_cache_directory_costs_a_warning_not_the_read(
+    pushed: Pushed,
+    options: LazyOptions,
+    files: dict[str, bytes],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dataclasses import replace
+
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        read_all(pushed, replace(options, cache_dir=str(blocker / "cache")), files)
+    assert f"cache {blocker / 'cache'} is unusable" in caplog.text
+
+
+def test_entries_that_cannot_be_read_or_stored_warn_once(
+    pushed: Pushed,
+    options: LazyOptions,
+    files: dict[str, bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache_dir = Path(options.cache_dir or "")
+    with ChunkCache(cache_dir):
+        pass
+    (cache_dir / "entries" / "sha256").write_bytes(b"")  # every entry directory fails to appear
+    with caplog.at_level(logging.WARNING):
+        read_all(pushed, options, files)
+    warnings = [r for r in caplog.records if "could not" in r.getMessage()]
+    assert len(warnings) == 1
+    assert entry_files(cache_dir) == [cache_dir / "entries" / "sha256"]
