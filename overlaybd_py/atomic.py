@@ -39,18 +39,35 @@ def output_path(path: str | os.PathLike[str]) -> Path:
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Yield a file to write; on success it replaces ``path``, on error it is removed."""
     target = output_path(path)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as error:
+        raise OverlayBDError(
+            f"{path}: cannot create a file in {target.parent}: {error.strerror}"
+        ) from None
     try:
         with os.fdopen(fd, "w+b") as out:
             yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, target)
+            with write_errors(path):
+                out.flush()
+                os.fsync(out.fileno())
+        with write_errors(path):
+            os.chmod(temp, 0o666 & ~_umask())
+            os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+@contextlib.contextmanager
+def write_errors(path: str | os.PathLike[str], where: str = "") -> Iterator[None]:
+    """Name the output in an OS error from writing it (``No space left on device`` alone
+    does not say which file)."""
+    try:
+        yield
+    except OSError as error:
+        raise OverlayBDError(f"{path}: writing{where} failed: {error.strerror}") from None
 
 
 def _umask() -> int:

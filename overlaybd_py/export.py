@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .atomic import atomic_output
+from .atomic import atomic_output, write_errors
 from .lsmt.stack import LayerStack
 
 CHUNK = 4 << 20
@@ -32,13 +32,15 @@ def export_raw(
     """Write ``stack`` to ``path`` as a sparse raw image, atomically."""
     written = 0
     with atomic_output(path) as out:
-        out.truncate(stack.size)
+        with write_errors(path, f" {stack.size} bytes (sparse)"):
+            out.truncate(stack.size)
         for offset, length in stack.data_extents():
             end = min(offset + length, stack.size)
             for at in range(offset, end, CHUNK):
                 data = stack.pread(at, min(CHUNK, end - at))
                 if data.count(0) != len(data):
-                    os.pwrite(out.fileno(), data, at)
+                    with write_errors(path, f" at offset {at}"):
+                        os.pwrite(out.fileno(), data, at)
                     written += len(data)
                 if progress is not None:
                     progress(len(data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -135,3 +136,27 @@ def test_legacy_base_layer_exports_and_checks(base_layer_path: Path, tmp_path: P
     result = _e2fsck(image)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "11/4194304 files" in result.stdout
+
+
+def test_a_disk_that_cannot_be_written_is_named_and_left_behind(tmp_path: Path) -> None:
+    """A file size limit (EFBIG, as a full disk gives ENOSPC) names the output; no .part stays."""
+    script = (
+        "import resource, signal, sys\n"
+        "from overlaybd_cli.entry import main\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "sys.argv = ['obd', 'layer', 'export', sys.argv[1], '--output', sys.argv[2]]\n"
+        "main()\n"
+    )
+    disk = tmp_path / "disk.img"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(HELLO_LAYER), str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"obd: error: {disk}: writing {64 << 30} bytes (sparse) failed: File too large"
+    ]
+    assert list(tmp_path.iterdir()) == []
