@@ -2,7 +2,8 @@
 
 Kept import-light so that Ctrl-C during start-up is an orderly exit too; SIGTERM
 and SIGHUP unwind like Ctrl-C, so temporary files and half-built layouts are
-removed before the process ends.
+removed before the process ends. Standard output is replaced first, so that
+writing to a closed or failing stdout is an error naming it (:mod:`.stdout`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import signal
 import sys
 from types import FrameType
+
+from . import stdout
 
 INTERRUPTED = 130
 BROKEN_PIPE = 141
@@ -29,6 +32,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
+    stdout.install()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
     try:
