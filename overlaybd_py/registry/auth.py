@@ -1,7 +1,9 @@
 """Registry authentication: ``WWW-Authenticate`` challenges, Basic, and bearer tokens.
 
 One :class:`Authenticator` per registry host, shared by all threads. It learns the
-scheme from the first 401, then sends credentials up front. Bearer tokens are cached
+scheme from the first 401, then sends credentials up front. Credentials are looked up
+only then: a registry that never answers 401 never causes the docker config to be read
+or a credential helper to run (the docker CLI behaves the same way). Bearer tokens are cached
 per set of scopes until shortly before ``expires_in`` runs out, and dropped when the
 registry answers 401 to them (expired or revoked), so the caller can retry once.
 """
@@ -83,36 +85,59 @@ class _Token:
     deadline: float
 
 
+CredentialLookup = Callable[[], Credentials | None]
+"""Finds a host's credentials when first needed (see ``credentials.resolve_credentials``)."""
+
+
 class Authenticator:
     """Authorization headers for one registry host.
 
-    ``fetch`` performs the token request (the transport passes its own session so
-    that TLS settings apply to the token server too).
+    ``credentials`` is fixed, or a lookup called once, on the first 401. ``fetch``
+    performs the token request (the transport passes its own session so that TLS
+    settings apply to the token server too).
     """
 
     def __init__(
-        self, host: str, credentials: Credentials | None, fetch: Callable[..., requests.Response]
+        self,
+        host: str,
+        credentials: Credentials | CredentialLookup | None,
+        fetch: Callable[..., requests.Response],
     ) -> None:
         self.host = host
-        self.credentials = credentials
+        if isinstance(credentials, Credentials) or credentials is None:
+            self._lookup: CredentialLookup | None = None
+            self._credentials = credentials
+        else:
+            self._lookup, self._credentials = credentials, None
+        self._lookup_lock = threading.Lock()
         self._fetch = fetch
         self._lock = threading.Lock()
         self._scheme: str | None = None
         self._bearer: dict[str, str] = {}
         self._tokens: dict[tuple[str, ...], _Token] = {}
 
+    @property
+    def credentials(self) -> Credentials | None:
+        """The credentials, looked up on first use (only after a 401)."""
+        with self._lookup_lock:
+            if self._lookup is not None:
+                self._credentials, self._lookup = self._lookup(), None
+            return self._credentials
+
     def _who(self) -> str:
-        if self.credentials is None:
+        credentials = self.credentials
+        if credentials is None:
             return "anonymous access"
-        origin = f" from {self.credentials.origin}" if self.credentials.origin else ""
-        return f"user {self.credentials.username or '<identity token>'!r}{origin}"
+        origin = f" from {credentials.origin}" if credentials.origin else ""
+        return f"user {credentials.username or '<identity token>'!r}{origin}"
 
     def header(self, scopes: Sequence[str]) -> str | None:
         """The Authorization value to send now for ``scopes`` (None when not known yet)."""
         with self._lock:
             scheme = self._scheme
-        if scheme == "basic" and self.credentials is not None:
-            return _basic_header(self.credentials)
+        credentials = self.credentials if scheme == "basic" else None
+        if credentials is not None:
+            return _basic_header(credentials)
         if scheme == "bearer":
             return "Bearer " + self._token(tuple(sorted(set(scopes))))
         return None

@@ -7,6 +7,8 @@ host, ``credsStore`` for all hosts, both run as ``docker-credential-<name> get``
 
 The docker config is parsed here rather than through oras-py: its loader merges
 configs in an unordered set and its helper calls are tied to its own session class.
+Like the docker CLI, a config file that is not valid JSON is warned about (once per
+file) and ignored, so anonymous access still works.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,9 @@ DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker
 HELPER_TIMEOUT = 30.0
 HELPER_TOKEN_USERNAME = "<token>"
 HELPER_NOT_FOUND = "credentials not found"
+
+_warned_configs: set[Path] = set()
+_warned_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,11 @@ def docker_config_credentials(host: str, path: Path) -> Credentials | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
-        raise AuthError(f"{path}: expected a docker config JSON file, found: {error}") from None
+        _warn_once(path, f"expected a docker config JSON file, found: {error}")
+        return None
     if not isinstance(config, dict):
-        raise AuthError(f"{path}: expected a JSON object at the top, found {type(config).__name__}")
+        _warn_once(path, f"expected a JSON object at the top, found {type(config).__name__}")
+        return None
 
     wanted = _normalize(host)
     for key, entry in (config.get("auths") or {}).items():
@@ -109,6 +117,14 @@ def docker_config_credentials(host: str, path: Path) -> Credentials | None:
     if helper:
         return helper_credentials(str(helper), _server_url(host))
     return None
+
+
+def _warn_once(path: Path, problem: str) -> None:
+    with _warned_lock:
+        if path in _warned_configs:
+            return
+        _warned_configs.add(path)
+    log.warning("%s: %s; ignoring it (anonymous access)", path, " ".join(problem.split()))
 
 
 def _auth_entry(entry: dict[str, object], where: str) -> Credentials | None:

@@ -147,9 +147,12 @@ class Transport:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        if credentials is None:
-            credentials = resolve_credentials(host, self.options)
-        self.auth = Authenticator(host, credentials, self._token_request)
+        options = self.options
+        self.auth = Authenticator(
+            host,
+            credentials if credentials is not None else lambda: resolve_credentials(host, options),
+            self._token_request,
+        )
 
     def session(self) -> requests.Session:
         """This thread's session (created on first use)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import stat
 from pathlib import Path
@@ -113,6 +114,57 @@ def test_creds_store_failure_is_clear(helper_path: Path) -> None:
     config = _config(helper_path, {"credsStore": "broken"})
     with pytest.raises(AuthError, match="docker-credential-broken get r.example: exited with 3"):
         resolve_credentials("r.example", HostOptions(docker_config=config, use_environment=False))
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_malformed_docker_config_is_read_only_when_asked(
+    tmp_path: Path,
+    plain_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    make_client: ClientFactory,
+    repo: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Like the docker CLI: a broken config.json does not stop anonymous access, and is
+    warned about once, when a registry asks for credentials."""
+    config = tmp_path / "config.json"
+    config.write_text("{not json")
+    settings = {"username": None, "password": None, "use_docker_config": True}
+    anonymous = make_client(plain_registry, docker_config=str(config), **settings)
+    assert anonymous.push_blob(repo, b"no credentials needed").action == "uploaded"
+    assert _warnings(caplog) == []
+
+    for _ in range(2):
+        client = make_client(basic_registry, docker_config=str(config), **settings)
+        with pytest.raises(AuthError, match="requires credentials"):
+            client.ping()
+    (warning,) = _warnings(caplog)
+    assert warning.startswith(f"{config}: expected a docker config JSON file, found: Expecting")
+    assert warning.endswith("; ignoring it (anonymous access)")
+
+
+def test_missing_helper_is_warned_about_only_when_asked(
+    tmp_path: Path,
+    plain_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    make_client: ClientFactory,
+    repo: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = _config(tmp_path, {"credsStore": "obd-nonexistent"})
+    settings = {"username": None, "password": None, "use_docker_config": True}
+    anonymous = make_client(plain_registry, docker_config=config, **settings)
+    assert anonymous.push_blob(repo, b"helper not needed").action == "uploaded"
+    assert _warnings(caplog) == []
+
+    with pytest.raises(AuthError, match="requires credentials"):
+        make_client(basic_registry, docker_config=config, **settings).ping()
+    assert _warnings(caplog) == [
+        "credential helper docker-credential-obd-nonexistent is not on PATH; using anonymous access"
+    ]
 
 
 def test_tls_with_generated_ca(

@@ -102,6 +102,24 @@ def test_verify_on_registry(
     assert len(unreachable.stderr.strip().splitlines()) == 1
 
 
+def test_broken_docker_config_does_not_stop_anonymous_access(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    config_dir = tmp_path / "docker"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text('{not json, "credsStore": "obd-nonexistent"}')
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    listing = obd("referrers", f"docker://{registry.host}/{repo}:{SOURCE_TAG}", "--plain-http")
+    assert listing.returncode == 0 and listing.stderr == "", listing.stderr
+    assert listing.stdout.endswith("0 referrer(s)\n")
+
+
 def test_help_and_attach_after_convert(
     converted: Converted, capsys: pytest.CaptureFixture[str]
 ) -> None:
