@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConversionError
-from ..oci.platform import Platform
+from ..oci.platform import Platform, parse_platform
 from ..zfile import ALGORITHMS, BLOCK_SIZES
 
 GIB = 1 << 30
@@ -31,7 +31,8 @@ class ConvertOptions:
     oci: bool = True
     """OCI media types for the output (False: Docker v2 types)."""
     platforms: tuple[Platform, ...] | None = None
-    """Platforms to convert from a multi-platform source (None: all)."""
+    """Platforms to convert from a multi-platform source (None: all). Text such as
+    ``"linux/arm64"`` is accepted too and parsed with :func:`parse_platform`."""
     threads: int = 2
     """Native threads for zstd compression."""
     workdir: str | None = None
@@ -47,12 +48,33 @@ class ConvertOptions:
             raise ConversionError(
                 f"ZFile block size must be one of {sizes}, found {self.block_size}"
             )
+        if self.platforms is not None:
+            object.__setattr__(self, "platforms", check_platforms(self.platforms))
         if isinstance(self.vsize, str):
             object.__setattr__(self, "vsize", parse_size(self.vsize))
         if self.vsize is not None:
             check_vsize(self.vsize)
         if self.threads < 1:
             raise ConversionError(f"compression threads must be at least 1, found {self.threads}")
+
+
+def check_platforms(platforms: object) -> tuple[Platform, ...]:
+    """Platforms as a tuple of :class:`Platform`, ``OS/ARCH[/VARIANT]`` strings parsed."""
+    if isinstance(platforms, str | bytes) or not isinstance(platforms, list | tuple):
+        raise ConversionError(
+            f"platforms must be a list of platforms like ['linux/amd64'], found {platforms!r}"
+        )
+    checked = []
+    for position, value in enumerate(platforms):
+        if isinstance(value, str):
+            value = parse_platform(value)
+        if not isinstance(value, Platform):
+            raise ConversionError(
+                f"platforms[{position}]: expected a Platform or text like 'linux/amd64', "
+                f"found {value!r}"
+            )
+        checked.append(value)
+    return tuple(checked)
 
 
 def check_vsize(vsize: int) -> None:

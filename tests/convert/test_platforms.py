@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from overlaybd_py.check import check_image
 from overlaybd_py.convert import ConvertOptions, convert
+from overlaybd_py.errors import OverlayBDError
 from overlaybd_py.oci import parse_platform
 
 from .conftest import E2E_STORE, HELLO, image_of, json_blob, obd
@@ -90,3 +93,25 @@ def test_docker_media_types_keep_the_source_index_type(tmp_path: Path) -> None:
     assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
     assert manifest["layers"][0]["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar"
+
+
+def test_options_take_platform_text(tmp_path: Path) -> None:
+    options = ConvertOptions(platforms=["linux/arm64", parse_platform("linux/386")])
+    assert options.platforms == (parse_platform("linux/arm64"), parse_platform("linux/386"))
+    report = convert(f"oci:{HELLO}:docker-list", f"oci:{tmp_path / 'out'}:two", options)
+    assert [image.platform for image in report.images] == ["linux/arm64/v8", "linux/386"]
+
+
+@pytest.mark.parametrize(
+    ("platforms", "fragment"),
+    [
+        ("linux/amd64", "must be a list of platforms like ['linux/amd64'], found 'linux/amd64'"),
+        ([42], "platforms[0]: expected a Platform or text like 'linux/amd64', found 42"),
+        (["linux/amd64", None], "platforms[1]: expected a Platform or text"),
+        (["linux"], "expected OS/ARCH[/VARIANT] like 'linux/arm64', found 'linux'"),
+    ],
+)
+def test_options_refuse_what_is_not_a_platform(platforms: object, fragment: str) -> None:
+    with pytest.raises(OverlayBDError) as raised:
+        ConvertOptions(platforms=platforms)  # type: ignore[arg-type]
+    assert fragment in str(raised.value)
