@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
+from urllib3.exceptions import InsecureRequestWarning
 
 from overlaybd_py.oci.reference import RegistryReference, parse_reference
 from overlaybd_py.registry import HostOptions, RegistryHosts
@@ -72,10 +74,15 @@ def use_registries(common: RegistryFlags, sides: dict[str, RegistryFlags] | None
     """Configure the ``docker://`` transport: ``common`` for every registry, and per image
     reference in ``sides`` its own flags over ``common`` for that reference's host."""
     hosts = RegistryHosts(common.host_options())
+    insecure = common.insecure
     for reference, flags in (sides or {}).items():
         ref = parse_reference(reference)
         if isinstance(ref, RegistryReference):
             hosts.set(ref.endpoint, flags.over(common).host_options())
+            insecure = insecure or flags.insecure
+    if insecure:
+        # The user asked for unverified TLS; urllib3 would repeat it on every request.
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     configure(hosts)
 
 
