@@ -102,6 +102,8 @@ def render_publish(results: Sequence[PublishResult]) -> None:
             line += f" ({result.indexed_by})"
         if result.removed:
             line += f"; removed {', '.join(short(d) for d in result.removed)}"
+        if result.restored:
+            line += f"; restored missing {', '.join(short(d) for d in result.restored)}"
         typer.echo(line)
 
 

@@ -62,6 +62,10 @@ class ImageLocation(Protocol):
         """The stored size of a blob, or None when it is absent."""
         ...
 
+    def has_manifest(self, descriptor: Descriptor) -> bool:
+        """Whether the manifest ``descriptor`` names is stored (listed or not)."""
+        ...
+
     def blob_source(self, descriptor: Descriptor) -> ByteSource:
         """Range reads of a blob (nothing is downloaded up front)."""
         ...
@@ -149,6 +153,9 @@ class LayoutLocation:
         if not self._layout.storage.exists(relpath):
             return None
         return self._layout.storage.size(relpath)
+
+    def has_manifest(self, descriptor: Descriptor) -> bool:
+        return self.blob_size(descriptor.digest) == descriptor.size
 
     def blob_source(self, descriptor: Descriptor) -> ByteSource:
         return self._layout.storage.source(blob_relpath(descriptor.digest))

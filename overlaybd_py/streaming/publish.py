@@ -24,9 +24,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ImageError, NotFoundError
+from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import sha256_digest
-from ..oci.manifest import parse_manifest
+from ..oci.manifest import Manifest, parse_manifest
 from ..oci.platform import Platform
 from ..oci.resolve import ResolvedImage, resolve_images
 from ..registry.options import RegistryHosts
@@ -74,7 +75,8 @@ class PublishResult:
     subject: str
     artifact_type: str
     action: str
-    """``pushed``, ``replaced``, ``skipped`` (another one exists) or ``exists`` (identical)."""
+    """``pushed``, ``replaced``, ``skipped`` (another one exists), ``exists`` (identical, and
+    stored whole) or ``repaired`` (identical and listed, but parts were missing)."""
     referrer: str
     referrer_size: int = 0
     indexed_by: str = ""
@@ -85,6 +87,8 @@ class PublishResult:
     """Older referrers unlisted by ``replace``."""
     deleted: list[str] = field(default_factory=list)
     """Those of ``removed`` whose manifests were deleted as well."""
+    restored: list[str] = field(default_factory=list)
+    """For ``repaired``: the manifest and/or blob digests that were missing, pushed again."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,8 +126,7 @@ def _publish_one(
     present = location.referrers(item.subject.digest, artifact_type)
     others = [d for d in present if d.digest != digest]
     if len(others) < len(present) and (policy is not Existing.REPLACE or not others):
-        result.action = "exists"
-        return result
+        return _keep_listed(location, manifest, data, origin, result)
     if present and policy is Existing.SKIP:
         result.action = "skipped"
         result.referrer = present[0].digest
@@ -136,12 +139,8 @@ def _publish_one(
             present[0].digest,
         )
         return result
-    for blob in (manifest.config, *manifest.layers):
-        if blob.digest not in result.blobs:
-            result.blobs[blob.digest] = location.copy_blob(blob, origin)
-    stored, result.indexed_by = location.attach(data)
-    if stored.digest != digest:
-        raise ImageError(f"{location.name}: referrer stored as {stored.digest}, expected {digest}")
+    _copy_blobs(location, manifest, origin, result)
+    _attach(location, data, result)
     if policy is Existing.REPLACE:
         for old in others:
             result.removed.append(old.digest)
@@ -150,6 +149,56 @@ def _publish_one(
         if result.removed:
             result.action = "replaced"
     return result
+
+
+def _keep_listed(
+    location: ImageLocation,
+    manifest: Manifest,
+    data: bytes,
+    origin: ImageLocation,
+    result: PublishResult,
+) -> PublishResult:
+    """The identical referrer is listed already: report it as ``exists`` when its manifest
+    and blobs are all stored, else push the missing ones again (``repaired``).
+
+    A listing outlives what it lists: a tag-schema index still names a manifest someone
+    deleted, and a registry may garbage-collect blobs. Without this check a re-run would
+    report success for a referrer no client can read.
+    """
+    _copy_blobs(location, manifest, origin, result)
+    missing = [d for d, action in result.blobs.items() if action != "exists"]
+    if not location.has_manifest(Descriptor(mt.OCI_MANIFEST, result.referrer, len(data))):
+        missing.insert(0, result.referrer)
+    if not missing:
+        result.action = "exists"
+        return result
+    _attach(location, data, result)
+    result.action = "repaired"
+    result.restored = missing
+    log.info(
+        "%s: referrer %s was listed without %s; pushed again",
+        location.name,
+        result.referrer,
+        ", ".join(missing),
+    )
+    return result
+
+
+def _copy_blobs(
+    location: ImageLocation, manifest: Manifest, origin: ImageLocation, result: PublishResult
+) -> None:
+    """Make config and layers present in ``location`` (each stored blob costs one stat)."""
+    for blob in (manifest.config, *manifest.layers):
+        if blob.digest not in result.blobs:
+            result.blobs[blob.digest] = location.copy_blob(blob, origin)
+
+
+def _attach(location: ImageLocation, data: bytes, result: PublishResult) -> None:
+    stored, result.indexed_by = location.attach(data)
+    if stored.digest != result.referrer:
+        raise ImageError(
+            f"{location.name}: referrer stored as {stored.digest}, expected {result.referrer}"
+        )
 
 
 def source_images(location: ImageLocation) -> list[ResolvedImage]:

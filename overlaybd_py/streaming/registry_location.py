@@ -66,6 +66,9 @@ class RegistryLocation:
     def blob_size(self, digest: str) -> int | None:
         return self.client.blob_size(self.repository, digest)
 
+    def has_manifest(self, descriptor: Descriptor) -> bool:
+        return self.client.head_manifest(self.repository, descriptor.digest) is not None
+
     def blob_source(self, descriptor: Descriptor) -> ByteSource:
         return RegistryBlobSource(self.client, self.repository, descriptor.digest, descriptor.size)
 

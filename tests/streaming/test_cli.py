@@ -120,6 +120,27 @@ def test_broken_docker_config_does_not_stop_anonymous_access(
     assert listing.stdout.endswith("0 referrer(s)\n")
 
 
+def test_convert_referrer_rerun_repairs_a_deleted_manifest(
+    registry: RegistryServer, client: RegistryClient, repo: str, converted: Converted
+) -> None:
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    image = f"docker://{registry.host}/{repo}:{SOURCE_TAG}"
+    command = ("convert", image, "--plain-http", "--referrer", "-q", "--existing", "replace")
+    first = obd(*command)
+    assert first.returncode == 0, first.stderr
+    referrer = first.stdout.split()[3]
+    assert first.stdout.startswith(f"referrer pushed linux/amd64: {referrer} ")
+
+    client.delete_manifest(repo, referrer)
+    again = obd(*command)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"referrer repaired linux/amd64: {referrer} ")
+    assert f"(tag schema); restored missing {referrer[:19]}\n" in again.stdout
+    checked = obd("verify", image, "--plain-http")
+    assert checked.returncode == 0, checked.stdout
+    assert obd(*command).stdout.startswith(f"referrer exists linux/amd64: {referrer} ")
+
+
 def test_help_and_attach_after_convert(
     converted: Converted, capsys: pytest.CaptureFixture[str]
 ) -> None:

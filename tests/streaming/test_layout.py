@@ -135,6 +135,21 @@ def test_publish_converted_from_another_layout(tmp_path: Path) -> None:
     assert report.passed, failed(report)
 
 
+def test_listed_referrer_without_a_blob_is_repaired(tmp_path: Path) -> None:
+    source = copy_hello(tmp_path, "source")
+    target = f"oci:{tmp_path / 'target'}:obd"
+    convert(f"oci:{source}:amd64", target)
+    (first,) = publish_converted(f"oci:{source}:amd64", target)
+    _config, layer = first.blobs  # config first, then the one layer
+    layout_blob(source, layer).unlink()
+
+    (again,) = publish_converted(f"oci:{source}:amd64", target)
+    assert (again.action, again.restored) == ("repaired", [layer])
+    assert again.blobs[layer] == "copied" and again.referrer == first.referrer
+    report = verify_image(f"oci:{source}:amd64", deep=True)
+    assert report.passed, failed(report)
+
+
 def test_no_referrer_fails(converted: Converted) -> None:
     report = verify_image(converted.source)
     assert not report.passed

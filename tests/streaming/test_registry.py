@@ -245,3 +245,34 @@ def test_convert_from_registry_then_attach(
     amd64 = next(s.subject for s in listing if s.platform == "linux/amd64")
     report = verify_image(f"docker://{registry.host}/{repo}@{amd64}", deep=True)
     assert report.passed, failed(report)
+
+
+def test_listed_referrer_with_missing_parts_is_repaired(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    hosts: RegistryHosts,
+) -> None:
+    """The tag-schema index outlives a deleted manifest or blob: a re-run pushes them again
+    instead of reporting ``exists`` for a referrer nobody can read."""
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    image, (first,) = _publish(registry.host, repo, converted, hosts)
+
+    client.delete_manifest(repo, first.referrer)
+    _, (again,) = _publish(registry.host, repo, converted, hosts, existing="replace")
+    assert (again.action, again.restored) == ("repaired", [first.referrer])
+    assert again.referrer == first.referrer and again.removed == []
+    assert client.head_manifest(repo, first.referrer) is not None
+
+    layer = converted.report.images[0].layers[0].blob_digest
+    client.delete_blob(repo, layer)
+    _, (third,) = _publish(registry.host, repo, converted, hosts)
+    assert (third.action, third.restored) == ("repaired", [layer])
+    assert third.blobs[layer] == "uploaded"
+    report = verify_image(image, deep=True, hosts=hosts)
+    assert report.passed, failed(report)
+
+    _, (last,) = _publish(registry.host, repo, converted, hosts)
+    assert (last.action, last.restored) == ("exists", [])
+    assert set(last.blobs.values()) == {"exists"}
