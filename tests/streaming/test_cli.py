@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from overlaybd_cli import streaming_cmd
 
+from overlaybd_py.convert import convert
+from overlaybd_py.errors import RegistryError
 from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
 from overlaybd_py.streaming.publish import publish_converted, publish_report
 from tests.cli.helpers import assert_one_line_error
 from tests.cli.helpers import obd as run_obd
-from tests.registry.registry_server import RegistryServer
+from tests.registry.registry_server import RegistryServer, start_plain_registry
 
 from .conftest import SOURCE_TAG, Converted
 from .helpers import flip_byte, layout_blob, push_image
@@ -158,3 +161,45 @@ def test_help_and_attach_after_convert(
     streaming_cmd.attach_after_convert(converted.report, None, "skip", quiet=True)
     assert capsys.readouterr().out == ""
     assert converted.report.referrers[0]["action"] == "exists"
+
+
+def test_attach_failure_says_the_target_is_stored_and_how_to_finish(
+    registry: RegistryServer,
+    repo: str,
+    converted: Converted,
+    tmp_path: Path,
+    docker_transport: RegistryHosts,
+) -> None:
+    """The tester's case: the source registry dies between the conversion (stored at the
+    target) and the attach to the source."""
+    with start_plain_registry(tmp_path / "source") as origin:
+        with RegistryClient(origin.host, docker_transport.default) as origin_client:
+            push_image(origin_client, converted.layout, SOURCE_TAG, "hello")
+        source = f"docker://{origin.host}/hello:{SOURCE_TAG}"
+        target = f"docker://{registry.host}/{repo}:obd"
+        report = convert(source, target)
+        origin.stop()
+
+        with pytest.raises(RegistryError) as caught:
+            streaming_cmd.attach_after_convert(report, None, "skip", quiet=True)
+        message = str(caught.value)
+        assert message.startswith(
+            f"the converted image is stored at {target}, but attaching it as a referrer of "
+            f"{source} failed: "
+        )
+        assert "failed after 3 attempt(s): connection refused; " in message
+        assert message.endswith(
+            f"to finish, run the same `obd convert {source} {target} --referrer ...` again "
+            "(what is already stored is not pushed again)"
+        )
+
+        origin.start()
+        (finished,) = streaming_cmd.attach_after_convert(report, None, "skip", quiet=True)
+        assert finished.action == "pushed"
+
+
+def test_without_target_the_hint_names_only_the_source(tmp_path: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix=streaming_cmd.SCRATCH_PREFIX) as scratch:
+        assert streaming_cmd.is_scratch(f"oci:{scratch}:converted")
+    assert not streaming_cmd.is_scratch(f"oci:{tmp_path / 'obd-referrer-x'}:converted")
+    assert not streaming_cmd.is_scratch("docker://r.example/obd-referrer-x:converted")
