@@ -219,24 +219,21 @@ def publish_converted(
     artifact_type: str | None = None,
     existing: Existing | str = Existing.SKIP,
     hosts: RegistryHosts | None = None,
+    skip_missing: bool = False,
 ) -> list[PublishResult]:
-    """Attach the converted image ``converted`` to ``source``, platform by platform."""
+    """Attach the converted image ``converted`` to ``source``, platform by platform.
+
+    Every platform of ``source`` needs its converted image, unless ``skip_missing``: then
+    only the platforms ``converted`` has get a referrer (at least one must match).
+    """
     src = open_location(source, hosts)
     try:
         conv = open_location(converted, hosts)
         try:
             converted_images = resolve_images(conv.resolve(), conv.fetch, None, conv.name)
-            inputs = []
-            for image in source_images(src):
-                match = [c for c in converted_images if c.platform.matches(image.platform)]
-                if not match:
-                    raise NotFoundError(
-                        f"{conv.name}: no converted image for platform {image.platform} "
-                        f"of {src.name}"
-                    )
-                inputs.append(
-                    ReferrerInput(subject_of(image), image.platform, match[0].manifest_bytes)
-                )
+            inputs = _pair_platforms(
+                source, source_images(src), converted, converted_images, skip_missing
+            )
             return publish_referrers(
                 src, inputs, conv, artifact_type=artifact_type, existing=existing
             )
@@ -244,6 +241,34 @@ def publish_converted(
             conv.close()
     finally:
         src.close()
+
+
+def _pair_platforms(
+    source: str,
+    source_list: list[ResolvedImage],
+    converted: str,
+    converted_list: list[ResolvedImage],
+    skip_missing: bool,
+) -> list[ReferrerInput]:
+    """One input per source platform, with the converted manifest of the same platform."""
+    inputs = []
+    missing = []
+    for image in source_list:
+        match = [c for c in converted_list if c.platform.matches(image.platform)]
+        if match:
+            inputs.append(ReferrerInput(subject_of(image), image.platform, match[0].manifest_bytes))
+        else:
+            missing.append(str(image.platform))
+    if missing and (not skip_missing or not inputs):
+        has = ", ".join(str(c.platform) for c in converted_list) or "none"
+        hint = ", or pass skip_missing=True to attach only the platforms it has" if inputs else ""
+        raise NotFoundError(
+            f"{converted} has no image for {len(missing)} platform(s) of {source}: "
+            f"{', '.join(missing)} (it has {has}); convert them too{hint}"
+        )
+    if missing:
+        log.info("%s: no converted image for %s; not attached", source, ", ".join(missing))
+    return inputs
 
 
 def publish_report(

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from overlaybd_py.convert import ConvertOptions, convert
-from overlaybd_py.errors import ImageError
+from overlaybd_py.errors import ImageError, NotFoundError
 from overlaybd_py.oci import mediatypes as mt
 from overlaybd_py.oci.layout import OCILayout
+from overlaybd_py.oci.platform import Platform
 from overlaybd_py.streaming.discover import list_referrers
 from overlaybd_py.streaming.publish import publish_converted, publish_report
 from overlaybd_py.streaming.verify import verify_image
@@ -148,6 +149,25 @@ def test_listed_referrer_without_a_blob_is_repaired(tmp_path: Path) -> None:
     assert again.blobs[layer] == "copied" and again.referrer == first.referrer
     report = verify_image(f"oci:{source}:amd64", deep=True)
     assert report.passed, failed(report)
+
+
+def test_partly_converted_list_names_both_images_and_the_platforms(tmp_path: Path) -> None:
+    layout = copy_hello(tmp_path)
+    two = ConvertOptions(platforms=(Platform("linux", "amd64"), Platform("linux", "arm64")))
+    convert_into(layout, INDEX_TAG, "two-obd", two)
+    source, target = f"oci:{layout}:{INDEX_TAG}", f"oci:{layout}:two-obd"
+    with pytest.raises(NotFoundError) as caught:
+        publish_converted(source, target)
+    assert str(caught.value) == (
+        f"{target} has no image for 7 platform(s) of {source}: linux/arm/v5, linux/arm/v7, "
+        "linux/386, linux/mips64le, linux/ppc64le, linux/riscv64, linux/s390x "
+        "(it has linux/amd64, linux/arm64/v8); convert them too, or pass skip_missing=True "
+        "to attach only the platforms it has"
+    )
+
+    results = publish_converted(source, target, skip_missing=True)
+    assert [r.platform for r in results] == ["linux/amd64", "linux/arm64/v8"]
+    assert verify_image(f"oci:{layout}@{results[0].subject}").passed
 
 
 def test_no_referrer_fails(converted: Converted) -> None:
