@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ImageError, NotFoundError, RegistryError
 from ..oci.digest import check_digest, sha256_digest
 from ..oci.mediatypes import OCI_INDEX, is_manifest
-from .model import Manifest, ManifestPush, pull_scope, repo_path
+from .model import MANIFEST_ACCEPT, Manifest, ManifestPush, pull_scope, repo_path
 from .neterrors import safe_url
 from .transport import RegistryHTTPError
 
@@ -134,12 +134,23 @@ def _from_api(
 def _read_index(
     client: RegistryClient, repository: str, tag: str
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The tag-schema index (parsed) and its digest, or (None, None) when untagged."""
+    """The tag-schema index (parsed) and its digest, or (None, None) when untagged.
+
+    Every manifest type is accepted: asked for an index only, distribution falls back
+    to converting whatever the tag holds into schema 1, whose digest then changes on
+    every request. A tag holding anything but an OCI index is refused by name.
+    """
     try:
-        manifest = client.get_manifest(repository, tag, accept=(OCI_INDEX,))
+        manifest = client.get_manifest(repository, tag, accept=MANIFEST_ACCEPT)
     except NotFoundError:
         return None, None
     index = manifest.json()
+    if manifest.media_type != OCI_INDEX:
+        raise ImageError(
+            f"tag {repository}:{tag} holds {manifest.media_type or 'a manifest'}, not the OCI "
+            "image index of the referrers tag schema; it was pushed by something else (remove "
+            "or move that tag to list referrers here)"
+        )
     if not isinstance(index.get("manifests", []), list):
         raise ImageError(f"referrers index {repository}:{tag}: 'manifests' is not a list")
     return index, manifest.digest

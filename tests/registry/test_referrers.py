@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 
 import pytest
 
+from overlaybd_py.errors import ImageError
 from overlaybd_py.oci.mediatypes import (
     ARTIFACT_AZURE_STREAMING,
     ARTIFACT_OVERLAYBD_NATIVE,
@@ -123,6 +125,24 @@ def test_no_referrers(
 ) -> None:
     client = make_client(plain_registry)
     assert client.referrers(repo, _subject(client, repo).digest) == []
+
+
+def test_a_foreign_manifest_under_the_referrers_tag_is_named(
+    plain_registry: RegistryServer, make_client: ClientFactory, repo: str
+) -> None:
+    """Asked only for an index, distribution would down-convert a schema-2 manifest to
+    schema 1 with a fresh signature each time: a digest mismatch that named nothing."""
+    client = make_client(plain_registry)
+    subject = _subject(client, repo)
+    manifest = client.get_manifest(repo, "latest")
+    client.put_manifest(repo, referrers_tag(subject.digest), manifest.data, OCI_MANIFEST)
+    tag = f"{repo}:{referrers_tag(subject.digest)}"
+    with pytest.raises(ImageError, match=re.escape(f"tag {tag} holds {OCI_MANIFEST}, not the OCI")):
+        client.referrers(repo, subject.digest)
+    referrer = _referrer(client, repo, subject, ARTIFACT_AZURE_STREAMING, "x")
+    with pytest.raises(ImageError, match="not the OCI image index of the referrers tag schema"):
+        client.attach_referrer(repo, referrer, OCI_MANIFEST)
+    assert client.get_manifest(repo, referrers_tag(subject.digest)).data == manifest.data
 
 
 def test_concurrent_tag_schema_updates_lose_nothing(
