@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import NotFoundError
+from ..errors import FormatError, NotFoundError
 from ..oci.digest import check_digest
 from .client import RegistryClient
 
@@ -48,6 +48,11 @@ class RegistryBlobSource:
         with self._lock:
             self.bytes_fetched += len(data)
             self.requests += 1
+        if len(data) < length:
+            raise FormatError(
+                f"{self.name}: the blob ends at byte {offset + len(data)}, expected "
+                f"{self.size} bytes as its descriptor says (truncated in the registry?)"
+            )
         return data
 
     def close(self) -> None:

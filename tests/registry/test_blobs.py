@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from overlaybd_py.errors import NotFoundError, RegistryError
+from overlaybd_py.errors import FormatError, NotFoundError, RegistryError
 from overlaybd_py.io import ByteSource, FileSource
 from overlaybd_py.registry.source import RegistryBlobSource
 
@@ -170,3 +170,14 @@ def test_blob_source_is_a_byte_source_and_thread_safe(
     assert errors == []
     assert source.requests == 120
     assert source.pread(len(payload) - 3, 10) == payload[-3:]
+
+
+def test_blob_source_refuses_a_blob_shorter_than_its_descriptor(
+    plain_registry: RegistryServer, make_client: ClientFactory, repo: str, payload: bytes
+) -> None:
+    client = make_client(plain_registry)
+    digest = client.push_blob(repo, payload).digest
+    source = RegistryBlobSource(client, repo, digest, size=len(payload) + 1000)
+    assert source.pread(0, 100) == payload[:100]
+    with pytest.raises(FormatError, match=f"ends at byte {len(payload)}, expected"):
+        source.pread(len(payload) - 10, 100)
