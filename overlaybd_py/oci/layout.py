@@ -241,7 +241,13 @@ class OCILayout:
                 mt.is_manifest(entry.media_type) or mt.is_index(entry.media_type)
             ):
                 continue
-            obj = gojson.load_object(self.fetch(entry), f"manifest {entry.digest}")
+            try:
+                data = self.fetch(entry)
+            except NotFoundError as exc:
+                # Cannot tell whose referrer it was; the rest of the listing still counts.
+                log.warning("%s; skipped while listing referrers of %s", exc, digest)
+                continue
+            obj = gojson.load_object(data, f"manifest {entry.digest}")
             subject = obj.get("subject")
             if not isinstance(subject, dict) or subject.get("digest") != digest:
                 continue

@@ -250,6 +250,9 @@ def test_referrers_are_stored_and_found(tmp_path: Path) -> None:
     assert layout.referrers(CONVERTED_MANIFEST) == []
     # The untagged referrer entry never counts as "the image" of the layout.
     assert layout.resolve("v1").digest == image.descriptor.digest
+    # A listed manifest whose blob is gone is skipped, not fatal to the listing.
+    (target_dir / "blobs/sha256" / stored.digest.split(":")[1]).unlink()
+    assert OCILayout.open_dir(target_dir).referrers(image.descriptor.digest) == []
 
 
 def test_existing_empty_directory_becomes_a_layout(tmp_path: Path) -> None:
