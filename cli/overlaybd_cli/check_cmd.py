@@ -8,7 +8,7 @@ import typer
 
 from overlaybd_py.check import check_image
 
-from .options import JsonOption, PlatformOption, platforms
+from .options import JsonOption, OnePlatformOption, one_platform
 from .registry_opts import registry_command
 from .render import emit_json
 
@@ -21,11 +21,11 @@ def check(
     against: Annotated[
         str, typer.Option("--against", help="The source image it was converted from.")
     ],
-    platform: PlatformOption = None,
+    platform: OnePlatformOption = None,
     json: JsonOption = False,
 ) -> None:
     """Compare IMAGE's filesystem with SOURCE's layers; exit 1 if anything differs."""
-    report = check_image(image, against, platforms(platform))
+    report = check_image(image, against, one_platform(platform))
     if json:
         emit_json(report.to_dict())
     else:

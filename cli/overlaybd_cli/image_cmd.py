@@ -5,7 +5,6 @@ from __future__ import annotations
 import stat as stat_module
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +21,7 @@ from .lazy_opts import (
     lazy_options,
     report_stats,
 )
-from .options import JsonOption, PlatformOption, platforms
+from .options import JsonOption, OnePlatformOption, one_platform
 from .registry_opts import registry_command
 from .render import emit_json
 
@@ -32,12 +31,26 @@ _CHUNK = 1 << 20
 @registry_command
 def export(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
-    output: Annotated[Path, typer.Argument(help="Raw disk image to write (sparse).")],
-    platform: PlatformOption = None,
+    output: Annotated[str, typer.Argument(help="Raw disk image to write (sparse).")],
+    platform: OnePlatformOption = None,
+    stats: StatsOption = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    referrer: ReferrerOption = "auto",
 ) -> None:
     """Write the merged virtual disk of IMAGE as a sparse raw file."""
-    with open_image(image, platforms(platform)) as opened:
+    if output == "-":
+        # The disk is mostly holes (64 GiB virtual by default); only a file can keep them.
+        raise typer.BadParameter(
+            "expected a file name, found '-': a sparse disk cannot be written to a pipe "
+            "(write ./- for a file named '-')",
+            param_hint="'OUTPUT'",
+        )
+    options = lazy_options(cache_dir, no_cache, referrer)
+    with open_image(image, one_platform(platform), options) as opened:
         summary = export_raw(opened.device, output)
+        if stats:
+            report_stats(opened)
     typer.echo(f"{output}: {summary.size} bytes virtual, {summary.data_bytes} bytes of data")
 
 
@@ -45,7 +58,7 @@ def export(
 def ls(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="Directory or file in the image.")] = "/",
-    platform: PlatformOption = None,
+    platform: OnePlatformOption = None,
     json: JsonOption = False,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
@@ -54,7 +67,7 @@ def ls(
 ) -> None:
     """List a directory of IMAGE like ``ls -l``."""
     options = lazy_options(cache_dir, no_cache, referrer)
-    with open_image(image, platforms(platform), options) as opened:
+    with open_image(image, one_platform(platform), options) as opened:
         fs = opened.filesystem()
         info = fs.stat(path)
         names = fs.listdir(path) if stat_module.S_ISDIR(info.st_mode) else [None]
@@ -77,7 +90,7 @@ def ls(
 def cat(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="File in the image.")],
-    platform: PlatformOption = None,
+    platform: OnePlatformOption = None,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
@@ -85,7 +98,7 @@ def cat(
 ) -> None:
     """Write a file of IMAGE to standard output."""
     options = lazy_options(cache_dir, no_cache, referrer)
-    with open_image(image, platforms(platform), options) as opened:
+    with open_image(image, one_platform(platform), options) as opened:
         handle = opened.filesystem().open(path)
         out = sys.stdout.buffer
         for offset in range(0, handle.size, _CHUNK):
@@ -99,7 +112,7 @@ def cat(
 def stat(
     image: Annotated[str, typer.Argument(help="Converted image, e.g. oci:DIR:TAG.")],
     path: Annotated[str, typer.Argument(help="Path in the image.")],
-    platform: PlatformOption = None,
+    platform: OnePlatformOption = None,
     json: JsonOption = False,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
@@ -108,7 +121,7 @@ def stat(
 ) -> None:
     """Show the inode of a path in IMAGE."""
     options = lazy_options(cache_dir, no_cache, referrer)
-    with open_image(image, platforms(platform), options) as opened:
+    with open_image(image, one_platform(platform), options) as opened:
         fs = opened.filesystem()
         info = fs.stat(path)
         result = {"path": path, **_stat_dict(info)}

@@ -19,7 +19,7 @@ from .lazy_opts import (
     lazy_options,
     report_stats,
 )
-from .options import PlatformOption, platforms
+from .options import OnePlatformOption, one_platform
 from .registry_opts import registry_command
 
 
@@ -38,16 +38,17 @@ def mount(
     allow_other: Annotated[
         bool, typer.Option("--allow-other", help="Let other users see the mount.")
     ] = False,
-    platform: PlatformOption = None,
+    platform: OnePlatformOption = None,
     stats: StatsOption = False,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     referrer: ReferrerOption = "auto",
 ) -> None:
     """Mount IMAGE read-only at MOUNTPOINT until unmounted or interrupted (Ctrl-C)."""
+    wanted = one_platform(platform)
     target = check_mountpoint(mountpoint)
     options = lazy_options(cache_dir, no_cache, referrer)
-    with open_image(image, platforms(platform), options) as opened:
+    with open_image(image, wanted, options) as opened:
 
         def announce() -> None:
             typer.echo(f"obd: {opened.name} mounted at {target}; Ctrl-C to unmount", err=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
-def obd(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def obd(
+    *args: str, check: bool = True, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "overlaybd_cli.entry", *args],
         capture_output=True,
@@ -14,6 +17,7 @@ def obd(*args: str, check: bool = True, timeout: float = 600) -> subprocess.Comp
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         check=False,
+        cwd=cwd,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"obd {' '.join(args)} exited {result.returncode}: {result.stderr}")
