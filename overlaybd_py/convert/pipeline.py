@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -17,6 +18,7 @@ from ..oci.reference import (
     ImageReference,
     LayoutReference,
     RegistryReference,
+    parse_reference,
 )
 from ..registry import image as _registry_transport  # noqa: F401  (registers docker://)
 from .image import ImageConverter
@@ -37,6 +39,7 @@ def convert(
     for role, name in (("source", source), ("target", target)):
         if not isinstance(name, str | LayoutReference | DockerArchiveReference | RegistryReference):
             raise ImageError(f"{role}: expected an image name such as oci:DIR:TAG, found {name!r}")
+    _refuse_same_image(source, target)
     options = options or ConvertOptions()
     started = time.monotonic()
     with open_source(source) as image_source:
@@ -50,6 +53,27 @@ def convert(
     report.target = image_target.name
     report.seconds = time.monotonic() - started
     return report
+
+
+def _refuse_same_image(source: str | ImageReference, target: str | ImageReference) -> None:
+    """Storing the result under the source's own tag would lose the source: refuse early."""
+    src = parse_reference(source) if isinstance(source, str) else source
+    dst = parse_reference(target) if isinstance(target, str) else target
+    if isinstance(src, RegistryReference) and isinstance(dst, RegistryReference):
+        same = (src.registry, src.repository) == (dst.registry, dst.repository)
+    elif isinstance(src, LayoutReference) and isinstance(dst, LayoutReference):
+        same = src.transport == dst.transport and _real(src.path) == _real(dst.path)
+    else:
+        return
+    if same and dst.tag is not None and dst.tag == src.tag:
+        raise ConversionError(
+            f"target {dst} is the source image itself: storing the result there would replace "
+            f"the source; expected another tag, e.g. {dst}-obd"
+        )
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def _convert(
