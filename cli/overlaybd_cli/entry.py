@@ -45,7 +45,7 @@ def main() -> None:
     except Terminated as exc:
         print(f"obd: stopped by {exc}", file=sys.stderr)
         sys.exit(128 + exc.signum)
-    except BrokenPipeError:
+    except (BrokenPipeError, stdout.ReaderGone):
         # The reader went away (``obd cat ... | head``): stop quietly, as cat does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(BROKEN_PIPE)

@@ -3,8 +3,9 @@
 Python silently drops text when descriptor 1 was closed at start-up (``sys.stdout``
 is None and click writes nowhere), and a failed write (``> /dev/full``) says only
 "No space left on device". Like coreutils, ``obd`` reports both as an error about
-standard output and exits non-zero. A broken pipe stays a ``BrokenPipeError``:
-:mod:`.entry` turns it into a quiet exit.
+standard output and exits non-zero. A broken pipe becomes :class:`ReaderGone`, which
+:mod:`.entry` turns into a quiet exit with SIGPIPE's status, as ``cat`` has; it is not
+an ``OSError`` because click turns every EPIPE into exit status 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 STDOUT = 1
+
+
+class ReaderGone(Exception):
+    """The reader of standard output closed the pipe (``obd cat … | head``)."""
 
 
 class StandardOutput(io.RawIOBase):
@@ -51,7 +56,8 @@ class StandardOutput(io.RawIOBase):
         try:
             return os.write(STDOUT, data)
         except BrokenPipeError:
-            raise
+            self._failed = True
+            raise ReaderGone from None
         except OSError as exc:
             self._failed = True
             raise OSError(

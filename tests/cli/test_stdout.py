@@ -58,3 +58,37 @@ def test_export_writes_its_disk_then_reports_the_closed_stdout(tmp_path: Path) -
     result = _obd_with_stdout(">&-", "export", CONVERTED, str(disk))
     assert_one_line_error(result, "standard output is closed")
     assert disk.stat().st_size == 64 << 30
+
+
+def test_a_reader_that_goes_away_ends_obd_quietly_with_141(tmp_path: Path) -> None:
+    """``obd zfile decompress Z - | head -c 1``: no traceback, SIGPIPE's status, as cat."""
+    raw = tmp_path / "raw"
+    raw.write_bytes(bytes(range(256)) * 8192)  # 2 MiB: far more than a pipe holds
+    zfile = tmp_path / "raw.zfile"
+    subprocess.run(
+        [sys.executable, "-m", "overlaybd_cli.entry", "zfile", "compress", str(raw), str(zfile)],
+        check=True,
+        capture_output=True,
+    )
+    piped = subprocess.run(
+        ["bash", "-c", 'set -o pipefail; "$@" | head -c 1 >/dev/null', "bash", sys.executable,
+         "-m", "overlaybd_cli.entry", "zfile", "decompress", str(zfile), "-"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert piped.returncode == 141, piped.stderr
+    assert piped.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("ls", "--bogus"), "No such option: --bogus (see 'obd ls --help')"),
+        (("ls",), "Missing argument 'image'"),
+        (("cat", "oci:x"), "Missing argument 'path'"),
+        (("ls", "oci:x", "--platform"), "--platform"),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(args: tuple[str, ...], fragment: str) -> None:
+    result = _obd_with_stdout("", *args)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, fragment)
