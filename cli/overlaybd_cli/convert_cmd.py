@@ -173,7 +173,9 @@ def convert_command(
     with tempfile.TemporaryDirectory(prefix="obd-referrer-") as scratch:
         report = _convert(source, target or f"oci:{scratch}:converted", options, quiet, json)
         if referrer:
-            streaming_cmd.attach_after_convert(report, artifact_type, existing, quiet=json)
+            streaming_cmd.attach_after_convert(
+                report, artifact_type, existing, quiet=json, stored=target is not None
+            )
     if target is None:
         report.target = f"referrers of {source}"
     if json:

@@ -8,16 +8,13 @@ Register on the main app with ``streaming_cmd.register(app)`` (top-level command
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from overlaybd_py.convert.report import ConvertReport
 from overlaybd_py.errors import OverlayBDError
-from overlaybd_py.oci.reference import LayoutReference, parse_reference
 from overlaybd_py.streaming.checks import Check
 from overlaybd_py.streaming.discover import list_referrers
 from overlaybd_py.streaming.publish import PublishResult, publish_report
@@ -29,8 +26,6 @@ from .render import emit_json
 
 DIGEST_SHOWN = 19
 """``sha256:`` plus the first 12 hex digits: enough to tell digests apart on screen."""
-SCRATCH_PREFIX = "obd-referrer-"
-"""The temporary directory ``obd convert --referrer`` without TARGET converts into."""
 
 ImageArg = Annotated[
     str, typer.Argument(help="Image: oci:PATH[:TAG|@DIGEST] or docker://HOST/REPO[:TAG|@DIGEST].")
@@ -114,27 +109,35 @@ def render_publish(results: Sequence[PublishResult]) -> None:
 
 
 def attach_after_convert(
-    report: ConvertReport, artifact_type: str | None, existing: str, quiet: bool = False
+    report: ConvertReport,
+    artifact_type: str | None,
+    existing: str,
+    quiet: bool = False,
+    stored: bool = True,
 ) -> list[PublishResult]:
     """``obd convert --referrer``: attach every converted platform manifest to its source
     (results also land in ``report.referrers``); prints one line per referrer unless quiet.
 
-    A failure here comes after the conversion was stored, so its message says what is
-    stored already and how to finish, ahead of the cause.
+    ``stored`` says whether ``report.target`` outlives the command (False when no TARGET
+    was given and the conversion went to a temporary layout). A failure here comes after
+    the conversion, so its message says what is stored already and how to finish, ahead
+    of the cause.
     """
     try:
         results = publish_report(report, artifact_type=artifact_type, existing=existing)
     except OverlayBDError as error:
-        error.args = (f"{attach_failure(report)}: {error}; {how_to_finish(report)}",)
+        error.args = (
+            f"{attach_failure(report, stored)}: {error}; {how_to_finish(report, stored)}",
+        )
         raise
     if not quiet:
         render_publish(results)
     return results
 
 
-def attach_failure(report: ConvertReport) -> str:
+def attach_failure(report: ConvertReport, stored: bool) -> str:
     """What was stored and what failed, for an error in the attach step."""
-    if is_scratch(report.target):
+    if not stored:
         return f"converted, but attaching the result as a referrer of {report.source} failed"
     return (
         f"the converted image is stored at {report.target}, but attaching it as a referrer "
@@ -142,24 +145,12 @@ def attach_failure(report: ConvertReport) -> str:
     )
 
 
-def how_to_finish(report: ConvertReport) -> str:
+def how_to_finish(report: ConvertReport, stored: bool) -> str:
     """The command that completes the attach (blobs already stored are not pushed again)."""
-    target = "" if is_scratch(report.target) else f" {report.target}"
+    target = f" {report.target}" if stored else ""
     return (
         f"to finish, run the same `obd convert {report.source}{target} --referrer ...` again "
         "(what is already stored is not pushed again)"
-    )
-
-
-def is_scratch(target: str) -> bool:
-    """Whether ``target`` is the temporary layout ``obd convert --referrer`` converts into
-    when no TARGET is given (it is gone once the command ends)."""
-    reference = parse_reference(target)
-    if not isinstance(reference, LayoutReference):
-        return False
-    directory = Path(reference.path)
-    return directory.name.startswith(SCRATCH_PREFIX) and directory.parent == Path(
-        tempfile.gettempdir()
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -198,8 +197,11 @@ def test_attach_failure_says_the_target_is_stored_and_how_to_finish(
         assert finished.action == "pushed"
 
 
-def test_without_target_the_hint_names_only_the_source(tmp_path: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix=streaming_cmd.SCRATCH_PREFIX) as scratch:
-        assert streaming_cmd.is_scratch(f"oci:{scratch}:converted")
-    assert not streaming_cmd.is_scratch(f"oci:{tmp_path / 'obd-referrer-x'}:converted")
-    assert not streaming_cmd.is_scratch("docker://r.example/obd-referrer-x:converted")
+def test_without_target_the_hint_names_only_the_source(converted: Converted) -> None:
+    report = converted.report
+    assert streaming_cmd.attach_failure(report, stored=False) == (
+        f"converted, but attaching the result as a referrer of {report.source} failed"
+    )
+    assert f"`obd convert {report.source} --referrer ...`" in streaming_cmd.how_to_finish(
+        report, stored=False
+    )
