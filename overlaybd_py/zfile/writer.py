@@ -118,7 +118,8 @@ class ZFileWriter:
             del self._pending[:length]
             self._write_blocks(packed)
             return
-        batch = memoryview(bytes(self._pending[:length]))
+        with memoryview(self._pending)[:length] as pending:
+            batch = memoryview(bytes(pending))  # one copy: the threads outlive the buffer
         del self._pending[:length]
         bs = self._block_size
         step = max(bs, -(-length // self._threads // bs) * bs)
