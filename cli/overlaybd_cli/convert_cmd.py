@@ -122,7 +122,7 @@ def convert_command(
     ] = False,
     docker: Annotated[bool, typer.Option("--docker", help="Docker v2 media types.")] = False,
     oci: Annotated[bool, typer.Option("--oci", help="OCI media types (the default).")] = False,
-    threads: Annotated[int, typer.Option(help="zstd compression threads.")] = 2,
+    threads: Annotated[int, typer.Option(help="zstd compression threads.", min=1)] = 2,
     platform: PlatformOption = None,
     src_creds: Annotated[str | None, typer.Option(help="USER:PASSWORD for the source.")] = None,
     dest_creds: Annotated[str | None, typer.Option(help="USER:PASSWORD for the target.")] = None,

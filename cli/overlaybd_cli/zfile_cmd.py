@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -10,7 +11,7 @@ import typer
 
 from overlaybd_py import tarwrap
 from overlaybd_py.atomic import atomic_output
-from overlaybd_py.errors import ChecksumError, UnsupportedError
+from overlaybd_py.errors import ChecksumError, OverlayBDError, UnsupportedError
 from overlaybd_py.io import FileSource
 from overlaybd_py.zfile import ZFileReader, ZFileWriter
 
@@ -31,9 +32,10 @@ def compress(
     block_size: Annotated[int, typer.Option(help="Block size in bytes (4096 to 65536).")] = 4096,
     no_checksum: Annotated[bool, typer.Option("--no-checksum", help="Omit block CRCs.")] = False,
     tar: Annotated[bool, typer.Option("--tar", help="Wrap the ZFile in the layer tar.")] = False,
-    threads: Annotated[int, typer.Option(help="Compression threads.")] = 1,
+    threads: Annotated[int, typer.Option(help="Compression threads (zstd).", min=1)] = 1,
 ) -> None:
     """Compress SOURCE into the ZFile OUTPUT."""
+    _refuse_same_file(source, output)
     with source.open("rb") as src, atomic_output(output) as out:
         if tar:
             out.write(bytes(tarwrap.PREFIX_SIZE))
@@ -69,9 +71,16 @@ def decompress(
         if str(output) == "-":
             _copy(reader, sys.stdout.buffer)
             return
+        _refuse_same_file(source, output)
         with atomic_output(output) as out:
             _copy(reader, out)
     typer.echo(f"{output}: {reader.size} bytes")
+
+
+def _refuse_same_file(source: Path, output: Path) -> None:
+    """Writing onto the input would replace it before it is read to the end."""
+    if output.exists() and source.exists() and os.path.samefile(source, output):
+        raise OverlayBDError(f"{output}: is the input file {source}; expected another output path")
 
 
 def _copy(reader: ZFileReader, out: BinaryIO) -> None:

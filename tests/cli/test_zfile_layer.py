@@ -126,3 +126,18 @@ def test_layer_export_checks_the_parent_chain(tmp_path: Path) -> None:
     assert_one_line_error(missing_base, "layer 0", "but no layer is below it")
     obd("layer", "export", *ordered, "--output", str(image))
     obd("layer", "export", *reversed(ordered), "--output", str(image), "--any-order")
+
+
+def test_zfile_commands_refuse_to_write_over_their_input(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.write_bytes(b"x" * 10_000)
+    result = obd("zfile", "compress", str(raw), str(raw), check=False)
+    assert_one_line_error(result, f"{raw}: is the input file {raw}; expected another output")
+    assert raw.read_bytes() == b"x" * 10_000
+    zfile = tmp_path / "z"
+    obd("zfile", "compress", str(raw), str(zfile))
+    again = obd("zfile", "decompress", str(zfile), str(zfile), check=False)
+    assert_one_line_error(again, "is the input file")
+    threads = obd("zfile", "compress", str(raw), str(zfile), "--threads", "0", check=False)
+    assert threads.returncode == 2
+    assert_one_line_error(threads, "--threads")
