@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..errors import ImageError
 from ..ext4 import Filesystem
 from ..lazy import open_image
 from ..lazy.image import pick_image
+from ..lazy.referrer import is_overlaybd_image
+from ..oci import mediatypes as mt
 from ..oci.image import ImageSource, open_source
 from ..oci.layers import open_layer
 from ..oci.platform import Platform
@@ -67,6 +70,31 @@ def expected_tree(source: ImageSource, image: ResolvedImage) -> tuple[Tree, int]
     return model.records(), members
 
 
+def _source_image(
+    source: ImageSource, platform: Platform, platforms: Sequence[Platform] | None
+) -> ResolvedImage:
+    """The source image of the converted image's platform; never an OverlayBD image."""
+    if platforms:
+        image = pick_image(source.resolve(platforms), platforms, source.name)
+    else:
+        images = source.resolve(None)
+        matching = [i for i in images if i.platform.matches(platform)]
+        image = pick_image(matching or images, (platform,), source.name)
+        if not image.platform.matches(platform):
+            log.warning(
+                "%s is a %s image, the converted image is %s; comparing them anyway",
+                source.name,
+                image.platform,
+                platform,
+            )
+    if is_overlaybd_image(image):
+        raise ImageError(
+            f"{source.name}: is an OverlayBD image (its layers carry "
+            f"{mt.ANNOTATION_BLOB_DIGEST}); --against needs the image it was converted from"
+        )
+    return image
+
+
 def check_image(
     image_ref: str | ImageReference,
     source_ref: str | ImageReference,
@@ -79,9 +107,8 @@ def check_image(
     """
     started = time.monotonic()
     with open_image(image_ref, platforms) as converted:
-        wanted = tuple(platforms) if platforms else (converted.platform,)
         with open_source(source_ref) as source:
-            image = pick_image(source.resolve(wanted), wanted, source.name)
+            image = _source_image(source, converted.platform, platforms)
             report = CheckReport(
                 image=converted.name,
                 source=source.name,

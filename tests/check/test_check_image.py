@@ -154,6 +154,24 @@ def test_cli_exit_status_text_and_json(converted: Converter) -> None:
     ]
 
 
+def test_an_overlaybd_image_is_no_source_to_check_against() -> None:
+    converted = f"oci:{HELLO}:amd64-converted"
+    result = obd("check", converted, "--against", converted)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"obd: error: {converted}: is an OverlayBD image (its layers carry "
+        "containerd.io/snapshot/overlaybd/blob-digest); --against needs the image it was "
+        "converted from"
+    ]
+
+
+def test_a_source_of_another_platform_is_compared_with_a_warning() -> None:
+    result = obd("check", f"oci:{HELLO}:amd64-converted", "--against", f"oci:{HELLO}:arm64")
+    assert result.returncode == 1
+    assert "is a linux/arm64/v8 image, the converted image is linux/amd64" in result.stderr
+    assert "was asked for" not in result.stderr
+
+
 def test_cli_bad_reference_is_one_line_error(tmp_path: Path) -> None:
     result = obd("check", f"oci:{tmp_path}/missing:x", "--against", f"oci:{HELLO}:amd64")
     assert result.returncode == 1
