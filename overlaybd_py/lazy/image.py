@@ -207,6 +207,8 @@ def open_image(
     A source image that is not OverlayBD is replaced by its streaming referrer
     (registries and ``oci:`` layouts; ``options.referrer`` says when).
     """
+    if not isinstance(reference, str | ImageReference):
+        raise ImageError(f"expected an image name such as oci:DIR:TAG, found {reference!r}")
     ref = parse_reference(reference) if isinstance(reference, str) else reference
     if isinstance(ref, RegistryReference):
         return _open_registry_image(ref, platforms, options or LazyOptions())

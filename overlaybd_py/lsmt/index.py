@@ -76,6 +76,8 @@ class SegmentTable:
 
     def pread(self, offset: int, length: int) -> bytes:
         """Bytes ``[offset, offset + length)`` of the device, clipped at its end."""
+        if offset < 0 or length < 0:
+            raise ValueError(f"{self.name}: read of {length} bytes at offset {offset}: negative")
         end = offset + length
         if end > self.size:
             end = self.size

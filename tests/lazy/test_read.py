@@ -7,8 +7,12 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import pytest
+
+from overlaybd_py.errors import ImageError
 from overlaybd_py.lazy import LazyOptions, open_image
 from overlaybd_py.lazy.chunks import DEFAULT_CHUNK_SIZE
+from tests.conftest import HELLO_LAYOUT
 
 from .conftest import CONVERTED_TAG, Layouts, Pushed
 from .images import SMALL_FILE, SMALL_TEXT
@@ -118,3 +122,12 @@ def test_concurrent_readers_get_correct_data(
         lazy = replace(options, readahead=readahead)
         with open_image(pushed.converted, options=lazy) as image, ThreadPoolExecutor(8) as pool:
             assert sum(pool.map(worker, range(8))) == 320
+
+
+def test_library_misuse_is_refused_clearly() -> None:
+    with pytest.raises(ImageError, match="expected an image name such as oci:DIR:TAG, found 123"):
+        open_image(123)  # type: ignore[arg-type]
+    with open_image(f"oci:{HELLO_LAYOUT}:amd64-converted") as image:
+        with pytest.raises(ValueError, match="read of 100 bytes at offset -8: negative"):
+            image.device.pread(-8, 100)
+        assert image.device.pread(0, 0) == b""
