@@ -47,3 +47,9 @@ def test_documented_hello_world_digests(tmp_path: Path) -> None:
     body = json.loads((tmp_path / "hello/blobs/sha256" / referrer.split(":")[1]).read_bytes())
     shown = {body["config"]["digest"], body["layers"][0]["digest"], body["subject"]["digest"]}
     assert shown <= _digests(streaming)
+
+
+def test_documented_multi_platform_referrers(tmp_path: Path) -> None:
+    shutil.copytree(HELLO_LAYOUT, tmp_path / "hello")
+    printed = _obd("convert", "oci:hello:docker-list", "--referrer", "-q", cwd=tmp_path)
+    assert _digests(printed) and _digests(printed) <= _digests((DOCS / "lazy.md").read_text())
