@@ -17,7 +17,8 @@ def output_path(path: str | os.PathLike[str]) -> Path:
     """Where an output really goes: through symlinks, and only onto a regular file.
 
     Renaming a temp file over a device node or a symlink would replace it, so
-    those are resolved or refused here, before anything is written.
+    those are resolved or refused here, before anything is written (character
+    devices and pipes are written in place by :func:`atomic_output` instead).
     """
     target = Path(os.path.realpath(path))
     try:
@@ -35,9 +36,32 @@ def output_path(path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """True for a character device or a pipe (``/dev/null``, ``/dev/stdout``): written in
+    place, since there is nothing to replace atomically."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Yield a file to write; on success it replaces ``path``, on error it is removed."""
+def atomic_output(
+    path: str | os.PathLike[str], *, allow_stream: bool = False
+) -> Iterator[BinaryIO]:
+    """Yield a file to write; on success it replaces ``path``, on error it is removed.
+
+    With ``allow_stream`` (for outputs written front to back, never seeked), a
+    character device or a pipe is written directly (see :func:`is_stream`); other
+    special files are always refused.
+    """
+    if allow_stream and is_stream(path):
+        with write_errors(path):
+            stream = open(path, "wb")  # noqa: SIM115  (closed by the with below)
+        with stream:
+            yield stream
+        return
     target = output_path(path)
     try:
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")

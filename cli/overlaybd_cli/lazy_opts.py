@@ -35,6 +35,8 @@ def lazy_options(
     cache_dir: str | None = None, no_cache: bool = False, referrer: str = "auto"
 ) -> LazyOptions:
     """LazyOptions from the command-line flags."""
+    if no_cache and cache_dir is not None:
+        raise typer.BadParameter("--no-cache and --cache-dir exclude each other")
     return LazyOptions(use_cache=not no_cache, cache_dir=cache_dir, referrer=referrer)
 
 

@@ -72,7 +72,7 @@ def decompress(
             _copy(reader, sys.stdout.buffer)
             return
         _refuse_same_file(source, output)
-        with atomic_output(output) as out:
+        with atomic_output(output, allow_stream=True) as out:
             _copy(reader, out)
     typer.echo(f"{output}: {reader.size} bytes")
 

@@ -102,7 +102,8 @@ class OCILayout:
         """Open a layout directory."""
         path = os.fspath(path)
         if not os.path.isdir(path):
-            raise NotFoundError(f"{path}: expected an OCI layout directory, found nothing there")
+            found = "a file" if os.path.lexists(path) else "nothing there"
+            raise NotFoundError(f"{path}: expected an OCI layout directory, found {found}")
         return cls(DirStorage(path))
 
     def _check_layout_file(self) -> None:

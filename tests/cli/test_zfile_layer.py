@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -141,3 +143,17 @@ def test_zfile_commands_refuse_to_write_over_their_input(tmp_path: Path) -> None
     threads = obd("zfile", "compress", str(raw), str(zfile), "--threads", "0", check=False)
     assert threads.returncode == 2
     assert_one_line_error(threads, "--threads")
+
+
+def test_zfile_decompress_writes_to_a_device_or_pipe_in_place(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.write_bytes(os.urandom(100_000))
+    zfile = tmp_path / "z"
+    obd("zfile", "compress", str(raw), str(zfile))
+    assert obd("zfile", "decompress", str(zfile), "/dev/null").stdout.startswith("/dev/null: ")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE) as reader:
+        obd("zfile", "decompress", str(zfile), str(fifo))
+        assert reader.communicate(timeout=60)[0] == raw.read_bytes()
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and Path("/dev/null").is_char_device()
