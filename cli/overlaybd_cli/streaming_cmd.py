@@ -103,6 +103,12 @@ def render_publish(results: Sequence[PublishResult]) -> None:
             line += f" ({result.indexed_by})"
         if result.removed:
             line += f"; removed {', '.join(short(d) for d in result.removed)}"
+        kept = [d for d in result.removed if d not in result.deleted]
+        if kept:
+            line += f" (manifest left in place: {', '.join(short(d) for d in kept)})"
+        if result.misfiled:
+            misfiled = ", ".join(short(d) for d in result.misfiled)
+            line += f"; not counted: {misfiled} (listed here, but not a referrer of this subject)"
         if result.restored:
             line += f"; restored missing {', '.join(short(d) for d in result.restored)}"
         typer.echo(line)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ImageError, NotFoundError, RegistryError
+from ..errors import ImageError, NotFoundError, OverlayBDError, RegistryError
 from ..oci.digest import check_digest, sha256_digest
 from ..oci.mediatypes import OCI_INDEX, is_manifest
 from .model import MANIFEST_ACCEPT, Manifest, ManifestPush, pull_scope, repo_path
@@ -188,7 +188,8 @@ def attach_referrer(
 def detach_referrer(
     client: RegistryClient, repository: str, subject: str, digest: str, delete: bool = True
 ) -> None:
-    """Drop ``digest`` from the subject's tag-schema index, then delete the manifest."""
+    """Drop ``digest`` from the subject's tag-schema index, then (``delete``) delete the
+    manifest, but only when its own ``subject`` is ``subject``."""
     tag = referrers_tag(subject)
     index, _ = _read_index(client, repository, tag)
     if index is not None:
@@ -199,9 +200,21 @@ def detach_referrer(
             lambda entries: [e for e in entries if e.get("digest") != digest],
             lambda entries: all(e.get("digest") != digest for e in entries),
         )
-    if delete:
+    if delete and referrer_subject(client, repository, digest) == subject:
         with contextlib.suppress(NotFoundError):
             client.delete_manifest(repository, digest)
+
+
+def referrer_subject(client: RegistryClient, repository: str, digest: str) -> str | None:
+    """The ``subject`` digest the stored manifest ``digest`` names (None when it names none
+    or cannot be read): only a manifest naming the subject is that subject's to delete."""
+    try:
+        manifest = client.get_manifest(repository, digest, accept=MANIFEST_ACCEPT)
+        subject = manifest.json().get("subject")
+    except OverlayBDError as error:
+        log.info("%s@%s: not read as a referrer: %s", repository, digest, error)
+        return None
+    return subject.get("digest") if isinstance(subject, dict) else None
 
 
 def _with(entries: list[dict[str, Any]], descriptor: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,6 +11,12 @@ what happens when the subject already has a referrer of the same artifact type:
   manifests where the store allows it);
 - ``add``: push the new one and keep the old ones.
 
+Only a listed manifest whose own ``subject`` is the subject counts as its referrer. A
+tag-schema index can list anything (a buggy or racing writer), so an entry naming
+another subject, or one that cannot be read, is *misfiled*: ``skip`` ignores it and
+``replace`` unlists it from this subject's index but never deletes it, since it may be
+another image's only referrer.
+
 Two publishers racing on one subject with ``skip`` can both push; the result is two
 referrers, never a broken one.
 """
@@ -23,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ImageError, NotFoundError
+from ..errors import ImageError, NotFoundError, OverlayBDError
+from ..oci import gojson
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import sha256_digest
@@ -89,6 +96,9 @@ class PublishResult:
     """Those of ``removed`` whose manifests were deleted as well."""
     restored: list[str] = field(default_factory=list)
     """For ``repaired``: the manifest and/or blob digests that were missing, pushed again."""
+    misfiled: list[str] = field(default_factory=list)
+    """Listed under the subject, but naming another subject (or unreadable): ignored by
+    ``skip``, unlisted (never deleted) by ``replace``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,36 +129,75 @@ def _publish_one(
     manifest = build_referrer(item.converted, item.subject, item.platform, artifact_type)
     data = manifest.to_bytes()
     digest = sha256_digest(data)
+    subject = item.subject.digest
     result = PublishResult(
-        location.name, str(item.platform), item.subject.digest, artifact_type, "pushed", digest
+        location.name, str(item.platform), subject, artifact_type, "pushed", digest
     )
     result.referrer_size = len(data)
-    present = location.referrers(item.subject.digest, artifact_type)
+    # One entry per manifest: a layout may list a referrer twice (untagged and tagged).
+    listed = list({d.digest: d for d in location.referrers(subject, artifact_type)}.values())
+    present = [d for d in listed if d.digest == digest or _names_subject(location, d, subject)]
+    misfiled = [d for d in listed if d not in present]
+    result.misfiled = [d.digest for d in misfiled]
     others = [d for d in present if d.digest != digest]
     if len(others) < len(present) and (policy is not Existing.REPLACE or not others):
-        return _keep_listed(location, manifest, data, origin, result)
-    if present and policy is Existing.SKIP:
+        _keep_listed(location, manifest, data, origin, result)
+    elif present and policy is Existing.SKIP:
         result.action = "skipped"
         result.referrer = present[0].digest
         result.referrer_size = present[0].size
         log.info(
             "%s: %s already has %s referrer %s; skipped",
             location.name,
-            item.subject.digest,
+            subject,
             artifact_type,
             present[0].digest,
         )
-        return result
-    _copy_blobs(location, manifest, origin, result)
-    _attach(location, data, result)
+    else:
+        _copy_blobs(location, manifest, origin, result)
+        _attach(location, data, result)
+        if policy is Existing.REPLACE:
+            _remove(location, subject, others, result)
     if policy is Existing.REPLACE:
-        for old in others:
-            result.removed.append(old.digest)
-            if location.detach(item.subject.digest, old):
-                result.deleted.append(old.digest)
-        if result.removed:
-            result.action = "replaced"
+        for stray in misfiled:
+            location.detach(subject, stray, delete=False)
     return result
+
+
+def _remove(
+    location: ImageLocation, subject: str, old: list[Descriptor], result: PublishResult
+) -> None:
+    """``replace``: unlist the subject's older referrers and delete them where allowed."""
+    for referrer in old:
+        result.removed.append(referrer.digest)
+        if location.detach(subject, referrer):
+            result.deleted.append(referrer.digest)
+    if result.removed:
+        result.action = "replaced"
+
+
+def _names_subject(location: ImageLocation, listed: Descriptor, subject: str) -> bool:
+    """Whether the listed manifest's own ``subject`` is the one it is listed under.
+
+    A listing is only a claim: deleting on its word alone could remove another image's
+    only referrer. An unreadable manifest is not counted as a referrer either.
+    """
+    try:
+        data = location.fetch(Descriptor(mt.OCI_MANIFEST, listed.digest, listed.size))
+        named = gojson.load_object(data, f"referrer {listed.digest}").get("subject")
+    except OverlayBDError as error:
+        log.warning("%s: listed as a referrer of %s, unreadable: %s", location.name, subject, error)
+        return False
+    found = named.get("digest") if isinstance(named, dict) else None
+    if found != subject:
+        log.warning(
+            "%s: %s is listed as a referrer of %s, but its subject is %s; not counted",
+            location.name,
+            listed.digest,
+            subject,
+            found,
+        )
+    return found == subject
 
 
 def _keep_listed(

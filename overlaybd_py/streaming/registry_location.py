@@ -20,6 +20,7 @@ from ..oci.digest import split_digest
 from ..oci.reference import RegistryReference
 from ..registry.client import RegistryClient
 from ..registry.options import RegistryHosts
+from ..registry.referrers import referrer_subject
 from ..registry.source import RegistryBlobSource
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,12 @@ class RegistryLocation:
         how = ATTACHED_BY_API if push.subject else ATTACHED_BY_TAG
         return Descriptor(mt.OCI_MANIFEST, push.digest, len(data)), how
 
-    def detach(self, subject: str, referrer: Descriptor) -> bool:
+    def detach(self, subject: str, referrer: Descriptor, delete: bool = True) -> bool:
+        """Unlist from the tag-schema index; delete only a manifest whose ``subject`` is
+        ``subject`` (a misfiled entry may be another image's only referrer)."""
         self.client.detach_referrer(self.repository, subject, referrer.digest, delete=False)
+        if not delete or referrer_subject(self.client, self.repository, referrer.digest) != subject:
+            return False
         try:
             self.client.delete_manifest(self.repository, referrer.digest)
         except NotFoundError:

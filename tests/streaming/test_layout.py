@@ -12,6 +12,7 @@ from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.errors import ImageError, NotFoundError
 from overlaybd_py.oci import mediatypes as mt
 from overlaybd_py.oci.layout import OCILayout
+from overlaybd_py.oci.layout_writer import LayoutWriter
 from overlaybd_py.oci.platform import Platform
 from overlaybd_py.streaming.discover import list_referrers
 from overlaybd_py.streaming.publish import publish_converted, publish_report
@@ -248,3 +249,21 @@ def test_referrer_named_by_digest_and_wrong_subject(converted: Converted) -> Non
 def test_bad_existing_value(converted: Converted) -> None:
     with pytest.raises(ImageError, match="--existing: expected one of skip, replace, add"):
         publish_report(converted.report, existing="keep")
+
+
+def test_replace_keeps_a_referrer_someone_tagged(converted: Converted) -> None:
+    """``replace`` drops the untagged listing of the old referrer; a tag on the same
+    manifest is the user's, so the tag and its blob stay (and it stays a referrer)."""
+    (first,) = publish_report(converted.report)
+    layout = OCILayout.open_dir(converted.layout)
+    data = layout.fetch(layout.resolve(digest=first.referrer))
+    with LayoutWriter(converted.layout) as writer:
+        writer.put_manifest(data, mt.OCI_MANIFEST, tag="kept")
+
+    other = convert_into(converted.layout, "amd64", "zstd", ConvertOptions(algorithm="zstd"))
+    (replaced,) = publish_report(other, existing="replace")
+    assert (replaced.removed, replaced.deleted) == ([first.referrer], [])
+    assert layout_blob(converted.layout, first.referrer).exists()
+    assert OCILayout.open_dir(converted.layout).resolve("kept").digest == first.referrer
+    listed = [d.digest for d in list_referrers(converted.source)[0].referrers]
+    assert listed == [first.referrer, replaced.referrer]  # still a referrer, through its tag

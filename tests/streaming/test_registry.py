@@ -8,17 +8,19 @@ from pathlib import Path
 
 from overlaybd_py.convert import ConvertOptions
 from overlaybd_py.oci import mediatypes as mt
+from overlaybd_py.oci.layout import OCILayout
 from overlaybd_py.oci.platform import Platform
 from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
 from overlaybd_py.registry.referrers import referrer_descriptor, referrers_tag, update_tag_index
 from overlaybd_py.streaming.discover import list_referrers
 from overlaybd_py.streaming.publish import publish_converted
+from overlaybd_py.streaming.referrer import build_referrer
 from overlaybd_py.streaming.verify import verify_image
 from tests.registry.referrers_proxy import ReferrersProxy
 from tests.registry.registry_server import RegistryServer
 
-from .conftest import INDEX_TAG, SOURCE_TAG, Converted, convert_into, copy_hello
+from .conftest import CONVERTED_TAG, INDEX_TAG, SOURCE_TAG, Converted, convert_into, copy_hello
 from .helpers import failed, flip_byte, passed_names, push_image, registry_blob
 
 SOURCE_DIGEST = "sha256:7e9b6e7ba2842c91cf49f3e214d04a7a496f8214356f41d81a6e6dcad11f11e3"
@@ -276,3 +278,68 @@ def test_listed_referrer_with_missing_parts_is_repaired(
     _, (last,) = _publish(registry.host, repo, converted, hosts)
     assert (last.action, last.restored) == ("exists", [])
     assert set(last.blobs.values()) == {"exists"}
+
+
+def test_replace_never_deletes_a_referrer_of_another_subject(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    hosts: RegistryHosts,
+) -> None:
+    """The amd64 tag index also lists arm64's only referrer (and the converted image,
+    which has no subject): ``skip`` does not count them, ``replace`` unlists them from amd64's index
+    and deletes neither, while amd64's own old referrer is deleted."""
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    arm = push_image(client, converted.layout, "arm64", repo)
+    converted_image = push_image(client, converted.layout, CONVERTED_TAG, repo)
+    layout = OCILayout.open_dir(converted.layout)
+    built = build_referrer(
+        layout.fetch(layout.resolve(CONVERTED_TAG)), arm, Platform("linux", "arm64")
+    )
+    arm_referrer = client.attach_referrer(repo, built.to_bytes(), mt.OCI_MANIFEST).digest
+    no_subject = {**converted_image.to_dict(), "artifactType": mt.ARTIFACT_AZURE_STREAMING}
+    misfiled = [referrer_descriptor(built.to_bytes(), mt.OCI_MANIFEST), no_subject]
+    update_tag_index(
+        client,
+        repo,
+        SOURCE_DIGEST,
+        lambda entries: [*entries, *misfiled],
+        lambda entries: len(entries) >= 2,
+    )
+
+    image, (first,) = _publish(registry.host, repo, converted, hosts)
+    assert first.action == "pushed"  # the misfiled entries are not "a referrer exists"
+    assert first.misfiled == [arm_referrer, converted_image.digest]
+
+    convert_into(converted.layout, SOURCE_TAG, "zstd", ConvertOptions(algorithm="zstd"))
+    (replaced,) = publish_converted(
+        image, f"oci:{converted.layout}:zstd", hosts=hosts, existing="replace"
+    )
+    assert replaced.action == "replaced"
+    assert replaced.removed == replaced.deleted == [first.referrer]
+    assert client.head_manifest(repo, first.referrer) is None
+    assert client.head_manifest(repo, arm_referrer) is not None  # arm64's only referrer
+    assert client.head_manifest(repo, converted_image.digest) is not None
+    index = client.get_manifest(repo, referrers_tag(SOURCE_DIGEST)).json()
+    assert [e["digest"] for e in index["manifests"]] == [replaced.referrer]
+    arm_index = client.get_manifest(repo, referrers_tag(arm.digest)).json()
+    assert [e["digest"] for e in arm_index["manifests"]] == [arm_referrer]
+
+
+def test_detach_referrer_deletes_only_a_manifest_naming_the_subject(
+    registry: RegistryServer, client: RegistryClient, repo: str, converted: Converted
+) -> None:
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    arm = push_image(client, converted.layout, "arm64", repo)
+    push_image(client, converted.layout, CONVERTED_TAG, repo)
+    layout = OCILayout.open_dir(converted.layout)
+    built = build_referrer(
+        layout.fetch(layout.resolve(CONVERTED_TAG)), arm, Platform("linux", "arm64")
+    )
+    pushed = client.attach_referrer(repo, built.to_bytes(), mt.OCI_MANIFEST)
+
+    client.detach_referrer(repo, SOURCE_DIGEST, pushed.digest)  # not amd64's referrer
+    assert client.head_manifest(repo, pushed.digest) is not None
+    client.detach_referrer(repo, arm.digest, pushed.digest)
+    assert client.head_manifest(repo, pushed.digest) is None
