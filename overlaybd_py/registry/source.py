@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import FormatError, NotFoundError
+from ..errors import FormatError, NotFoundError, OverlayBDError
 from ..oci.digest import check_digest
 from .client import RegistryClient
 
@@ -49,11 +49,25 @@ class RegistryBlobSource:
             self.bytes_fetched += len(data)
             self.requests += 1
         if len(data) < length:
-            raise FormatError(
-                f"{self.name}: the blob ends at byte {offset + len(data)}, expected "
-                f"{self.size} bytes as its descriptor says (truncated in the registry?)"
-            )
+            raise FormatError(self._short_read(offset, length, len(data)))
         return data
+
+    def _short_read(self, offset: int, length: int, got: int) -> str:
+        """Why a range came back short, with the size the registry reports now (a short
+        read says only where that read stopped, not where the blob ends)."""
+        try:
+            stored = self.client.blob_size(self.repository, self.digest)
+        except OverlayBDError:
+            stored = None
+        read = f"a read of {length} bytes at offset {offset} returned {got}"
+        if stored is None:
+            return f"{self.name}: {read}, and the registry no longer has the blob"
+        if stored != self.size:
+            return (
+                f"{self.name}: the blob is {stored} bytes, its descriptor says {self.size} "
+                f"(truncated in the registry?); {read}"
+            )
+        return f"{self.name}: {read} although the registry reports all {stored} bytes"
 
     def close(self) -> None:
         """Nothing to release; the client is owned by the caller."""

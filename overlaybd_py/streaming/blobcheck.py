@@ -127,7 +127,9 @@ def _deep_layer(
     problems = [] if digest == layer.digest else [f"blob content hashes to {digest}"]
     checker.add(f"layer[{position}].digest", problems, layer.digest)
     try:
-        blob = open_layer_blob(stack.enter_context(FileSource(path)))
+        source = stack.enter_context(FileSource(path))
+        source.name = f"{location.name}@{layer.digest}"  # not the temporary copy's path
+        blob = open_layer_blob(source)
     except OverlayBDError as error:
         checker.error(f"layer[{position}].crc", error)
         return None

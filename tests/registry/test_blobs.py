@@ -179,5 +179,29 @@ def test_blob_source_refuses_a_blob_shorter_than_its_descriptor(
     digest = client.push_blob(repo, payload).digest
     source = RegistryBlobSource(client, repo, digest, size=len(payload) + 1000)
     assert source.pread(0, 100) == payload[:100]
-    with pytest.raises(FormatError, match=f"ends at byte {len(payload)}, expected"):
+    with pytest.raises(FormatError, match=f"the blob is {len(payload)} bytes, its descriptor says"):
         source.pread(len(payload) - 10, 100)
+
+
+def test_blob_truncated_in_storage_is_reported_with_its_real_size(
+    plain_registry: RegistryServer, make_client: ClientFactory, repo: str, payload: bytes
+) -> None:
+    """The short read happens near the end; the message names the size the blob has now."""
+    client = make_client(plain_registry)
+    digest = client.push_blob(repo, payload).digest
+    hex_digest = digest.split(":")[1]
+    stored = (
+        plain_registry.storage
+        / "docker/registry/v2/blobs/sha256"
+        / hex_digest[:2]
+        / hex_digest
+        / "data"
+    )
+    with open(stored, "r+b") as handle:
+        handle.truncate(6000)
+    source = RegistryBlobSource(client, repo, digest, size=len(payload))
+    with pytest.raises(FormatError) as raised:
+        source.pread(len(payload) - 100, 50)
+    message = str(raised.value)
+    assert f"the blob is 6000 bytes, its descriptor says {len(payload)}" in message
+    assert f"at offset {len(payload) - 100}" in message

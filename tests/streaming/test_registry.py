@@ -343,3 +343,26 @@ def test_detach_referrer_deletes_only_a_manifest_naming_the_subject(
     assert client.head_manifest(repo, pushed.digest) is not None
     client.detach_referrer(repo, arm.digest, pushed.digest)
     assert client.head_manifest(repo, pushed.digest) is None
+
+
+def test_blob_truncated_in_registry_storage_is_named_by_digest(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    hosts: RegistryHosts,
+) -> None:
+    """``--deep`` reads a temporary copy; its failures still name the registry blob."""
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    image, _ = _publish(registry.host, repo, converted, hosts)
+    layer = converted.report.images[0].layers[0]
+    stored = registry_blob(registry, layer.blob_digest)
+    original = stored.read_bytes()
+    try:
+        stored.write_bytes(original[:60000])
+        problems = failed(verify_image(image, deep=True, hosts=hosts))
+        crc = problems["layer[0].crc"]
+        assert crc.startswith(f"docker://{registry.host}/{repo}@{layer.blob_digest}: ")
+        assert "60000" in crc and "/tmp" not in crc
+    finally:
+        stored.write_bytes(original)
