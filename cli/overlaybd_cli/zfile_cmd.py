@@ -11,7 +11,7 @@ import typer
 
 from overlaybd_py import tarwrap
 from overlaybd_py.atomic import atomic_output
-from overlaybd_py.errors import ChecksumError, OverlayBDError, UnsupportedError
+from overlaybd_py.errors import ChecksumError, FormatError, OverlayBDError, UnsupportedError
 from overlaybd_py.io import FileSource
 from overlaybd_py.zfile import ZFileReader, ZFileWriter
 
@@ -97,6 +97,7 @@ def verify(source: Annotated[Path, typer.Argument(help="ZFile (bare or tar-wrapp
         if not reader.info.verify:
             raise UnsupportedError(f"{source}: ZFile has no per-block CRCs; nothing to verify")
         problems = reader.verify()
+        trailer = reader.trailer_problem()
     emit_fields(
         str(source),
         {
@@ -104,6 +105,7 @@ def verify(source: Annotated[Path, typer.Argument(help="ZFile (bare or tar-wrapp
             "algorithm": reader.info.algorithm_name,
             "block size": reader.block_size,
             "bad blocks": len(problems),
+            "trailer": "ok" if trailer is None else "bad",
         },
     )
     for problem in problems[:20]:
@@ -112,6 +114,8 @@ def verify(source: Annotated[Path, typer.Argument(help="ZFile (bare or tar-wrapp
             f"{problem.expected:#010x}, computed {problem.computed:#010x}",
             err=True,
         )
+    if trailer is not None:
+        raise FormatError(trailer)
     if problems:
         raise ChecksumError(
             f"{source}: {len(problems)} of {reader.num_blocks} blocks fail their CRC"

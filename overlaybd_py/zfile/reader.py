@@ -104,6 +104,30 @@ class ZFileReader:
                 f"[{self.data_start}, {limit}) of a {self.source.size}-byte file"
             )
 
+    def trailer_problem(self) -> str | None:
+        """What is wrong with the trailer, or None; for validators, since with flag bit 3
+        (header overwritten) readers, upstream's too, never look at the trailer."""
+        if self.trailer is not None:
+            return None  # read and checked on open
+        end = self.info.index_offset + 4 * self.info.index_size
+        if self.source.size - end != RECORD_SIZE:
+            return (
+                f"{self.name}: expected a {RECORD_SIZE}-byte trailer after the jump table at "
+                f"offset {end}, found {self.source.size - end} bytes"
+            )
+        where = f"{self.name}: trailer at offset {end}"
+        try:
+            trailer = records.unpack(read_exact(self.source, end, RECORD_SIZE, "trailer"), where)
+        except FormatError as exc:
+            return str(exc)
+        wanted = records.FLAG_DATA | records.FLAG_SEALED
+        if trailer.is_header or trailer.flags & wanted != wanted:
+            return (
+                f"{where}: expected flags with bit 0 clear and bits 1, 2 set, "
+                f"found {trailer.flags:#x}"
+            )
+        return None
+
     @property
     def data_start(self) -> int:
         return RECORD_SIZE + self.info.dict_size

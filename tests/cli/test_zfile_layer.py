@@ -157,3 +157,16 @@ def test_zfile_decompress_writes_to_a_device_or_pipe_in_place(tmp_path: Path) ->
         obd("zfile", "decompress", str(zfile), str(fifo))
         assert reader.communicate(timeout=60)[0] == raw.read_bytes()
     assert stat.S_ISFIFO(fifo.stat().st_mode) and Path("/dev/null").is_char_device()
+
+
+def test_zfile_verify_fails_a_file_without_its_trailer(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.write_bytes(bytes(300_000))
+    zfile = tmp_path / "z"
+    obd("zfile", "compress", str(raw), str(zfile))
+    cut = tmp_path / "cut"
+    cut.write_bytes(zfile.read_bytes()[:-512])
+    result = obd("zfile", "verify", str(cut), check=False)
+    assert "trailer     bad" in result.stdout
+    assert_one_line_error(result, "expected a 512-byte trailer after the jump table")
+    assert "trailer     ok" in obd("zfile", "verify", str(zfile)).stdout

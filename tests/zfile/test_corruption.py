@@ -112,3 +112,16 @@ def test_unknown_algorithm() -> None:
         _edit_record(blob, at, 76, "<B", 9)
     with pytest.raises(UnsupportedError, match="algorithm 9"):
         ZFileReader(BytesSource(bytes(blob)))
+
+
+def test_a_missing_trailer_is_reported_to_validators_only() -> None:
+    """With flag bit 3 the header holds the final fields, so readers (upstream's too)
+    never read the trailer; ``trailer_problem`` still says it is gone."""
+    blob = bytes(_blob())[:-RECORD_SIZE]
+    reader = ZFileReader(BytesSource(blob))
+    assert reader.pread(0, len(DATA)) == DATA
+    problem = reader.trailer_problem()
+    assert problem is not None and problem.endswith(
+        f"after the jump table at offset {len(blob)}, found 0 bytes"
+    )
+    assert ZFileReader(BytesSource(bytes(_blob()))).trailer_problem() is None

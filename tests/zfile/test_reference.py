@@ -22,6 +22,7 @@ def test_reference_zfile_decodes(vector: dict[str, str]) -> None:
     data = reader.pread(0, reader.size)
     assert hashlib.sha256(data).hexdigest() == vector["decompressed_sha256"]
     assert reader.verify() == []
+    assert reader.trailer_problem() is None
     assert reader.info.verify == ("nocrc" not in vector["file"])
 
 
