@@ -30,6 +30,8 @@ _HOST_RE = re.compile(
     r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$"
 )
 _MAX_NAME = 255
+MIN_PORT = 1
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ def _split_host(name: str, where: str) -> tuple[str, str]:
     if is_host:
         if not _HOST_RE.match(first):
             raise ImageError(f"{where}: expected a registry host[:port], found {first!r}")
+        _check_port(first, where)
         registry, repository = first.lower(), rest
     else:
         registry, repository = DOCKER_HUB, name
@@ -198,6 +201,15 @@ def _split_host(name: str, where: str) -> tuple[str, str]:
     if len(registry) + 1 + len(repository) > _MAX_NAME:
         raise ImageError(f"{where}: repository name longer than {_MAX_NAME} characters")
     return registry, repository
+
+
+def _check_port(host: str, where: str) -> None:
+    """A TCP port is 1 to 65535; anything else fails only at the first request otherwise."""
+    _, colon, port = host.rpartition(":")
+    if colon and not port.endswith("]") and not MIN_PORT <= int(port) <= MAX_PORT:
+        raise ImageError(
+            f"{where}: expected a registry port from {MIN_PORT} to {MAX_PORT}, found {port}"
+        )
 
 
 def _check_tag(tag: str, where: str) -> str:

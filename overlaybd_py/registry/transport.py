@@ -40,6 +40,13 @@ USER_AGENT = "overlaybd-py"
 CLIENT_CERT_NAME = "client.cert"
 CLIENT_KEY_NAME = "client.key"
 ERROR_TEXT_LIMIT = 200
+RETRYABLE_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+"""Failures another attempt may not meet; a malformed URL or header fails the same way."""
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -208,6 +215,10 @@ class Transport:
                     f"{what}: TLS to {safe_url(url)} failed: {root_cause(error)}"
                 ) from None
             except requests.RequestException as error:
+                if not isinstance(error, RETRYABLE_ERRORS):
+                    raise RegistryError(
+                        f"{what}: {method} {safe_url(url)} failed: {root_cause(error)}"
+                    ) from None
                 if attempt == attempts:
                     raise RegistryError(
                         f"{what}: {method} {safe_url(url)} failed after {attempt} attempt(s): "

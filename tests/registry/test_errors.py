@@ -75,6 +75,16 @@ def test_connection_refused_names_url_and_cause(
     assert message.endswith(": connection refused")
 
 
+def test_a_malformed_url_is_not_retried(
+    plain_registry: RegistryServer, make_client: ClientFactory
+) -> None:
+    """A parse error fails the same way every time: one attempt, no backoff."""
+    client = make_client(plain_registry, host="127.0.0.1:99999")
+    message = _message(lambda: client.get_manifest("hello", "amd64"))
+    assert "GET http://127.0.0.1:99999/v2/hello/manifests/amd64 failed: " in message
+    assert "attempt" not in message
+
+
 def test_untrusted_certificate_says_why(
     tls_registry: RegistryServer, make_client: ClientFactory
 ) -> None:
