@@ -18,6 +18,7 @@ from overlaybd_py.errors import OverlayBDError
 from overlaybd_py.streaming.checks import Check
 from overlaybd_py.streaming.discover import list_referrers
 from overlaybd_py.streaming.publish import PublishResult, publish_report
+from overlaybd_py.streaming.referrer import resolve_artifact_type
 from overlaybd_py.streaming.verify import verify_image
 
 from .options import JsonOption
@@ -30,11 +31,24 @@ DIGEST_SHOWN = 19
 ImageArg = Annotated[
     str, typer.Argument(help="Image: oci:PATH[:TAG|@DIGEST] or docker://HOST/REPO[:TAG|@DIGEST].")
 ]
+
+
+def _checked_artifact_type(value: str | None) -> str | None:
+    """Refuse a bad ``--artifact-type`` before any work (``convert`` uses it at the end)."""
+    if value is not None:
+        try:
+            resolve_artifact_type(value)
+        except OverlayBDError as error:
+            raise typer.BadParameter(str(error).removeprefix("--artifact-type: ")) from None
+    return value
+
+
 ArtifactTypeOpt = Annotated[
     str | None,
     typer.Option(
         "--artifact-type",
         help="Artifact media type, or an alias: azure-streaming, overlaybd-native.",
+        callback=_checked_artifact_type,
     ),
 ]
 
@@ -62,11 +76,24 @@ def referrers(
             typer.echo(f"{line} {notes}".rstrip())
 
 
-def check_line(check: Check) -> str:
-    """``PASS name [subject]: detail`` or ``FAIL name [subject]: reason``."""
+def check_line(check: Check, name_referrer: bool = False) -> str:
+    """``PASS name [subject]: detail`` or ``FAIL name [subject]: reason``; with
+    ``name_referrer`` (a subject with several referrers), ``[subject referrer R]``."""
     status = "PASS" if check.passed else "FAIL"
-    where = f"[{short(check.subject)}]" if check.subject else ""
+    tag = short(check.subject) if check.subject else ""
+    if name_referrer and check.referrer:
+        tag += f" referrer {short(check.referrer)}"
+    where = f"[{tag}]" if tag else ""
     return f"{status} {check.name} {where}: {check.detail}".replace(" :", ":")
+
+
+def shared_subjects(checks: Sequence[Check]) -> set[str]:
+    """Subjects with more than one referrer among ``checks``."""
+    referrers: dict[str, set[str]] = {}
+    for check in checks:
+        if check.referrer:
+            referrers.setdefault(check.subject, set()).add(check.referrer)
+    return {subject for subject, found in referrers.items() if len(found) > 1}
 
 
 @registry_command
@@ -83,8 +110,9 @@ def verify(
     if json:
         emit_json(report.to_dict())
     else:
+        shared = shared_subjects(report.checks)
         for check in report.checks:
-            typer.echo(check_line(check))
+            typer.echo(check_line(check, check.subject in shared))
         failed = len(report.failures)
         typer.echo(
             f"{'PASS' if report.passed else 'FAIL'}: {len(report.checks)} checks, "

@@ -29,8 +29,13 @@ STREAMING_ARTIFACT_TYPES = frozenset({mt.ARTIFACT_AZURE_STREAMING, mt.ARTIFACT_O
 
 def resolve_artifact_type(name: str | None) -> str:
     """A full artifact media type from an alias, a media type, or None (the default)."""
-    if not name:
+    if name is None:
         return DEFAULT_ARTIFACT_TYPE
+    if not name.strip():
+        aliases = ", ".join(sorted(ARTIFACT_TYPE_ALIASES))
+        raise ImageError(
+            f"--artifact-type: expected a media type or one of {aliases}, found an empty value"
+        )
     if name in ARTIFACT_TYPE_ALIASES:
         return ARTIFACT_TYPE_ALIASES[name]
     if "/" not in name:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from overlaybd_cli import streaming_cmd
 
-from overlaybd_py.convert import convert
+from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.errors import RegistryError
 from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
@@ -81,6 +81,38 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(alias, "--artifact-type")
     archive = obd("verify", f"docker-archive:{tmp_path / 'x.tar'}")
     assert_one_line_error(archive, "docker-archive transport")
+
+
+def test_empty_artifact_type_is_refused_before_converting(tmp_path: Path) -> None:
+    for command in (
+        ("verify", f"oci:{tmp_path}:x"),
+        ("convert", f"oci:{tmp_path}:x", f"oci:{tmp_path}:y", "--referrer"),
+    ):
+        result = obd(*command, "--artifact-type", "")
+        assert_one_line_error(result, "--artifact-type", "found an empty value")
+
+
+def test_verify_names_the_referrer_when_a_subject_has_several(converted: Converted) -> None:
+    (first,) = publish_report(converted.report)
+    other = convert(
+        converted.source, f"oci:{converted.layout}:zstd", ConvertOptions(algorithm="zstd")
+    )
+    (second,) = publish_report(other, existing="add")
+    path = layout_blob(converted.layout, other.images[0].layers[0].blob_digest)
+    os.chmod(path, 0o644)
+    flip_byte(path, other.images[0].layers[0].blob_size // 2)
+
+    result = obd("verify", converted.source, "--deep")
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+    tag = f"[sha256:7e9b6e7ba284 referrer {second.referrer[:19]}]"
+    assert [f.split(": ")[0] for f in failures] == [
+        f"FAIL layer[0].digest {tag}",
+        f"FAIL layer[0].crc {tag}",
+    ]
+    assert f"PASS layer[0].crc [sha256:7e9b6e7ba284 referrer {first.referrer[:19]}]: " in (
+        result.stdout
+    )
+    assert "PASS referrer.found [sha256:7e9b6e7ba284]: " in result.stdout
 
 
 def test_verify_on_registry(
