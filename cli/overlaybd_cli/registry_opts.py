@@ -2,7 +2,8 @@
 
 ``--creds``, ``--plain-http``, ``--insecure``, ``--ca-file`` and ``--cert-dir`` apply to
 every registry a command talks to; ``obd convert`` also takes ``--src-*`` and
-``--dest-*`` variants that apply to the source or the target registry only.
+``--dest-*`` variants that apply to the source or the target image only, even when
+both are on the same registry host.
 """
 
 from __future__ import annotations
@@ -60,25 +61,37 @@ class RegistryFlags:
             cert_dir=self.cert_dir or base.cert_dir,
         )
 
-    def host_options(self) -> HostOptions:
+    def host_options(self, prefix: str = "--") -> HostOptions:
+        """Options from these flags; ``prefix`` (``--src-``, ``--dest-``) names the flag
+        that gave the credentials in an error about them."""
         return HostOptions.from_cli(
             self.creds,
             ca_file=self.ca_file,
             cert_dir=self.cert_dir,
             insecure=self.insecure,
             plain_http=self.plain_http,
+            creds_flag=f"{prefix}creds",
         )
 
 
+SIDE_PREFIXES = ("--src-", "--dest-")
+"""Flag prefixes of the entries of ``sides``, in order: the source, then the target."""
+
+
 def use_registries(common: RegistryFlags, sides: dict[str, RegistryFlags] | None = None) -> None:
-    """Configure the ``docker://`` transport: ``common`` for every registry, and per image
-    reference in ``sides`` its own flags over ``common`` for that reference's host."""
+    """Configure the ``docker://`` transport: ``common`` for every registry, and for each
+    image in ``sides`` (the source, then the target, as ``obd convert`` gives them) its
+    own flags over ``common``, for that image alone: a source and a target on one host
+    keep their own credentials and TLS settings, as with skopeo's ``--src-*``/``--dest-*``.
+    """
     hosts = RegistryHosts(common.host_options())
     insecure = common.insecure
-    for reference, flags in (sides or {}).items():
+    for position, (reference, flags) in enumerate((sides or {}).items()):
         ref = parse_reference(reference)
+        prefix = SIDE_PREFIXES[position] if flags.creds and position < len(SIDE_PREFIXES) else "--"
+        options = flags.over(common).host_options(prefix)
         if isinstance(ref, RegistryReference):
-            hosts.set(ref.endpoint, flags.over(common).host_options())
+            hosts.set_image(ref, options)
             insecure = insecure or flags.insecure
     if insecure:
         # The user asked for unverified TLS; urllib3 would repeat it on every request.

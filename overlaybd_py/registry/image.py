@@ -41,7 +41,7 @@ def registry_hosts() -> RegistryHosts:
 
 
 def _client(ref: RegistryReference) -> RegistryClient:
-    return _hosts.client(ref.endpoint)
+    return _hosts.client_for(ref)
 
 
 class _FileSource:

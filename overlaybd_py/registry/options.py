@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import AuthError
 
 if TYPE_CHECKING:
+    from ..oci.reference import RegistryReference
     from .client import RegistryClient
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -70,13 +71,17 @@ class HostOptions:
         insecure: bool = False,
         plain_http: bool = False,
         docker_config: str | None = None,
+        creds_flag: str = "--creds",
     ) -> HostOptions:
-        """Options from oras-style flags; ``creds`` is ``USER:PASSWORD``."""
+        """Options from oras-style flags; ``creds`` is ``USER:PASSWORD`` (given as
+        ``creds_flag``, the name an error about it uses)."""
         username = password = None
         if creds is not None:
             username, sep, password = creds.partition(":")
-            if not sep or not username:
-                raise AuthError("--creds: expected USER:PASSWORD, found no ':' separator")
+            if not sep:
+                raise AuthError(f"{creds_flag}: expected USER:PASSWORD, found no ':' separator")
+            if not username:
+                raise AuthError(f"{creds_flag}: expected USER:PASSWORD, found an empty USER")
         return cls(
             plain_http=plain_http,
             insecure=insecure,
@@ -96,15 +101,18 @@ class HostOptions:
 
 
 class RegistryHosts:
-    """Options per registry host, with a default for hosts not listed; hands out one
-    shared client per host (e.g. the source and the target registry of a conversion)."""
+    """Options per registry host, with a default for hosts not listed, and per image for
+    images that need their own (the source and the target of one conversion may be on the
+    same host with different credentials or TLS settings). Hands out one shared client
+    per host and set of options."""
 
     def __init__(
         self, default: HostOptions | None = None, hosts: Mapping[str, HostOptions] | None = None
     ) -> None:
         self.default = default or HostOptions()
         self._hosts = dict(hosts or {})
-        self._clients: dict[str, RegistryClient] = {}
+        self._images: dict[RegistryReference, HostOptions] = {}
+        self._clients: dict[tuple[str, HostOptions], RegistryClient] = {}
         self._lock = threading.Lock()
 
     def set(self, host: str, options: HostOptions) -> None:
@@ -113,14 +121,27 @@ class RegistryHosts:
     def get(self, host: str) -> HostOptions:
         return self._hosts.get(host, self.default)
 
-    def client(self, host: str) -> RegistryClient:
-        """The client for ``host``, created on first use."""
+    def set_image(self, image: RegistryReference, options: HostOptions) -> None:
+        """Options for ``image`` alone, over its host's."""
+        self._images[image] = options
+
+    def options_for(self, image: RegistryReference) -> HostOptions:
+        """The image's own options, else its host's, else the default."""
+        return self._images.get(image) or self.get(image.endpoint)
+
+    def client(self, host: str, options: HostOptions | None = None) -> RegistryClient:
+        """The client for ``host`` with ``options`` (default: the host's), made on first use."""
         from .client import RegistryClient
 
+        options = options or self.get(host)
         with self._lock:
-            if host not in self._clients:
-                self._clients[host] = RegistryClient(host, self.get(host))
-            return self._clients[host]
+            if (host, options) not in self._clients:
+                self._clients[host, options] = RegistryClient(host, options)
+            return self._clients[host, options]
+
+    def client_for(self, image: RegistryReference) -> RegistryClient:
+        """The client that reaches ``image`` with its own options."""
+        return self.client(image.endpoint, self.options_for(image))
 
     def close(self) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ class RegistryLocation:
         self.repository = ref.repository
         self.host = ref.endpoint
         self.name = f"docker://{ref.name}"
-        self.client = RegistryClient(self.host, hosts.get(self.host))
+        self.client = RegistryClient(self.host, hosts.options_for(ref))
         self._manifests: dict[str, bytes] = {}
 
     def resolve(self) -> Descriptor:
