@@ -368,5 +368,5 @@ def _registry_source(ref: RegistryReference, hosts: RegistryHosts | None) -> Reg
     """The ``docker://`` transport's source, on a client from ``hosts`` when given."""
     source = RegistrySource(ref)
     if hosts is not None:
-        source.client = hosts.client(ref.endpoint)
+        source.client = hosts.client_for(ref)
     return source
