@@ -45,6 +45,9 @@ def convert(
     with open_source(source) as image_source:
         image_target = open_target(target)
         try:
+            check = getattr(image_target, "check", None)  # registries: reachable, login works
+            if check is not None:
+                check()
             report = _convert(image_source, image_target, options, progress)
             image_target.commit()
         except BaseException:

@@ -119,6 +119,11 @@ class RegistryTarget:
         self.client = _client(ref)
         self._root: tuple[bytes, str] | None = None
 
+    def check(self) -> None:
+        """Fail before any work is done when the registry cannot be reached (TLS, plain
+        HTTP, DNS) or refuses the login."""
+        self.client.ping()
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self.client.blob_size(self.ref.repository, descriptor.digest) is not None
 
