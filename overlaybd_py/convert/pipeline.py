@@ -8,7 +8,7 @@ import tempfile
 import time
 from dataclasses import replace
 
-from ..errors import ConversionError, ImageError
+from ..errors import ConversionError, ImageError, OverlayBDError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.image import ImageSource, ImageTarget, open_source, open_target
@@ -45,9 +45,7 @@ def convert(
     with open_source(source) as image_source:
         image_target = open_target(target)
         try:
-            check = getattr(image_target, "check", None)  # registries: reachable, login works
-            if check is not None:
-                check()
+            _check_target(image_source, image_target, source, target)
             report = _convert(image_source, image_target, options, progress)
             image_target.commit()
         except BaseException:
@@ -56,6 +54,38 @@ def convert(
     report.target = image_target.name
     report.seconds = time.monotonic() - started
     return report
+
+
+def _check_target(
+    source: ImageSource,
+    target: ImageTarget,
+    source_name: str | ImageReference,
+    target_name: str | ImageReference,
+) -> None:
+    """A registry target must answer (TLS, plain HTTP, login) before anything is converted,
+    and must not be the source under another spelling of its host (``localhost`` and
+    ``127.0.0.1``): the same repository and tag already holding the source manifest."""
+    check = getattr(target, "check", None)
+    if check is None:
+        return
+    try:
+        check()
+    except OverlayBDError as error:
+        error.args = (f"target {target.name}: {error}",)
+        raise
+    src = parse_reference(source_name) if isinstance(source_name, str) else source_name
+    dst = parse_reference(target_name) if isinstance(target_name, str) else target_name
+    if not (isinstance(src, RegistryReference) and isinstance(dst, RegistryReference)):
+        return
+    if (src.repository, src.tag) != (dst.repository, dst.tag) or src.tag is None:
+        return
+    digest = source.root().digest
+    if target.tagged_digest() == digest:  # type: ignore[attr-defined]
+        raise ConversionError(
+            f"target {target.name} already holds the source image {digest} under that tag "
+            f"(another name for the source registry?); storing the result there would "
+            f"replace the source; expected another tag, e.g. {dst}-obd"
+        )
 
 
 def _refuse_same_image(source: str | ImageReference, target: str | ImageReference) -> None:

@@ -124,6 +124,11 @@ class RegistryTarget:
         HTTP, DNS) or refuses the login."""
         self.client.ping()
 
+    def tagged_digest(self) -> str | None:
+        """The digest the target tag points at now, or None when it is not there."""
+        found = self.client.head_manifest(self.ref.repository, self.tag or "latest")
+        return None if found is None else str(found["digest"])
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self.client.blob_size(self.ref.repository, descriptor.digest) is not None
 

@@ -32,6 +32,15 @@ def test_registry_tag_onto_itself_is_refused(plain_registry: RegistryServer) -> 
                 result, "is the source image itself", f"e.g. docker://{host}/self:amd64-obd"
             )
         assert client.get_manifest("self", "amd64").digest == pushed.digest
+        port = host.rsplit(":", 1)[1]
+        alias = obd(
+            "convert", f"docker://{host}/self:amd64", f"docker://localhost:{port}/self:amd64",
+            "--plain-http", "-q", check=False,
+        )  # fmt: skip
+        assert_one_line_error(
+            alias, f"already holds the source image {pushed.digest} under that tag"
+        )
+        assert client.get_manifest("self", "amd64").digest == pushed.digest
         obd("convert", f"{host}/self:amd64", f"{host}/self:amd64-obd", "--plain-http", "-q")
         assert client.get_manifest("self", "amd64").digest == pushed.digest
 
