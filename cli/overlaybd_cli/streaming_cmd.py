@@ -77,12 +77,14 @@ def referrers(
 
 
 def check_line(check: Check, name_referrer: bool = False) -> str:
-    """``PASS name [subject]: detail`` or ``FAIL name [subject]: reason``; with
-    ``name_referrer`` (a subject with several referrers), ``[subject referrer R]``."""
+    """``PASS name [platform subject]: detail`` or ``FAIL name [platform subject]: reason``;
+    with ``name_referrer`` (a subject with several referrers), ``[platform subject referrer R]``.
+    """
     status = "PASS" if check.passed else "FAIL"
-    tag = short(check.subject) if check.subject else ""
+    parts = [check.platform, short(check.subject)]
     if name_referrer and check.referrer:
-        tag += f" referrer {short(check.referrer)}"
+        parts.append(f"referrer {short(check.referrer)}")
+    tag = " ".join(part for part in parts if part)
     where = f"[{tag}]" if tag else ""
     return f"{status} {check.name} {where}: {check.detail}".replace(" :", ":")
 

@@ -24,13 +24,15 @@ LAYER_ANNOTATIONS = (mt.ANNOTATION_BLOB_DIGEST, mt.ANNOTATION_BLOB_SIZE, mt.ANNO
 
 @dataclass
 class Check:
-    """One verified property: what, of which subject/referrer, and why it failed."""
+    """One verified property: what, of which subject/referrer (and the subject's
+    platform, ``os/arch[/variant]``), and why it failed."""
 
     name: str
     subject: str
     passed: bool
     detail: str = ""
     referrer: str = ""
+    platform: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,16 +41,17 @@ class Check:
 class Checker:
     """Collects the checks of one referrer of one subject."""
 
-    def __init__(self, subject: str, referrer: str = "") -> None:
+    def __init__(self, subject: str, referrer: str = "", platform: str = "") -> None:
         self.subject = subject
         self.referrer = referrer
+        self.platform = platform
         self.checks: list[Check] = []
 
     def add(self, name: str, problems: list[str], ok_detail: str = "") -> bool:
         """Record a check that passes when ``problems`` is empty; returns whether it passed."""
         passed = not problems
         detail = ok_detail if passed else "; ".join(problems)
-        self.checks.append(Check(name, self.subject, passed, detail, self.referrer))
+        self.checks.append(Check(name, self.subject, passed, detail, self.referrer, self.platform))
         return passed
 
     def error(self, name: str, error: OverlayBDError | OSError) -> bool:

@@ -104,8 +104,9 @@ def _verify_subject(
     found = location.referrers(subject.digest, report.artifact_type)
     listed = ", ".join(d.digest for d in found)
     problems = [] if found else [f"no {report.artifact_type} referrer in {location.name}"]
+    detail = "; ".join(problems) or listed
     report.checks.append(
-        Check("referrer.found", subject.digest, not problems, "; ".join(problems) or listed)
+        Check("referrer.found", subject.digest, not problems, detail, "", str(image.platform))
     )
     for descriptor in found:
         report.referrers.append(descriptor.digest)
@@ -160,7 +161,7 @@ def verify_referrer(
     workdir: str | None = None,
 ) -> list[Check]:
     """Every check of one referrer ``listed`` of the live manifest ``subject``."""
-    checker = Checker(subject.digest, listed.digest)
+    checker = Checker(subject.digest, listed.digest, str(platform))
     try:
         data = location.fetch(Descriptor(mt.OCI_MANIFEST, listed.digest, listed.size))
     except OverlayBDError as error:

@@ -12,6 +12,7 @@ from overlaybd_cli import streaming_cmd
 
 from overlaybd_py.convert import ConvertOptions, convert
 from overlaybd_py.errors import RegistryError
+from overlaybd_py.oci.layout import OCILayout
 from overlaybd_py.registry.client import RegistryClient
 from overlaybd_py.registry.options import RegistryHosts
 from overlaybd_py.streaming.publish import publish_converted, publish_report
@@ -19,7 +20,7 @@ from tests.cli.helpers import assert_one_line_error
 from tests.cli.helpers import obd as run_obd
 from tests.registry.registry_server import RegistryServer, start_plain_registry
 
-from .conftest import SOURCE_TAG, Converted
+from .conftest import INDEX_TAG, SOURCE_TAG, Converted, convert_into, copy_hello
 from .helpers import flip_byte, layout_blob, push_image
 
 
@@ -48,7 +49,7 @@ def test_referrers_and_verify_on_a_layout(converted: Converted) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("PASS ") for line in lines[:-1])
-    assert any(line.startswith("PASS disk.ext4 [sha256:7e9b6e7ba284]: ") for line in lines)
+    assert "PASS disk.ext4 [linux/amd64 sha256:7e9b6e7ba284]: " in result.stdout
     assert lines[-1] == f"PASS: 14 checks, 0 failed, 1 referrer(s) of {converted.source}"
 
 
@@ -104,15 +105,35 @@ def test_verify_names_the_referrer_when_a_subject_has_several(converted: Convert
 
     result = obd("verify", converted.source, "--deep")
     failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
-    tag = f"[sha256:7e9b6e7ba284 referrer {second.referrer[:19]}]"
+    tag = f"[linux/amd64 sha256:7e9b6e7ba284 referrer {second.referrer[:19]}]"
     assert [f.split(": ")[0] for f in failures] == [
         f"FAIL layer[0].digest {tag}",
         f"FAIL layer[0].crc {tag}",
     ]
-    assert f"PASS layer[0].crc [sha256:7e9b6e7ba284 referrer {first.referrer[:19]}]: " in (
-        result.stdout
-    )
-    assert "PASS referrer.found [sha256:7e9b6e7ba284]: " in result.stdout
+    assert (
+        f"PASS layer[0].crc [linux/amd64 sha256:7e9b6e7ba284 referrer {first.referrer[:19]}]: "
+    ) in (result.stdout)
+    assert "PASS referrer.found [linux/amd64 sha256:7e9b6e7ba284]: " in result.stdout
+
+
+def test_verify_names_the_platform_of_every_line(tmp_path: Path) -> None:
+    """The tester's case: among many lines of a multi-platform image, each says which
+    platform it is about (in the tag, and as ``platform`` in --json)."""
+    layout = copy_hello(tmp_path)
+    publish_report(convert_into(layout, INDEX_TAG, "docker-list-obd"))
+    children = OCILayout.open_dir(layout).images(INDEX_TAG)
+    arm = next(c for c in children if str(c.platform) == "linux/arm64/v8")
+    image = f"oci:{layout}:{INDEX_TAG}"
+
+    result = obd("verify", image)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tag = f"[linux/arm64/v8 {arm.descriptor.digest[:19]}]"
+    assert f"PASS referrer.found {tag}: " in result.stdout
+    assert f"PASS layer[0].format {tag}: " in result.stdout
+    as_json = json.loads(obd("verify", image, "--json").stdout)
+    platforms = {c["subject"]: c["platform"] for c in as_json["checks"]}
+    assert platforms[arm.descriptor.digest] == "linux/arm64/v8"
+    assert len(set(platforms.values())) == 9
 
 
 def test_verify_on_registry(

@@ -122,6 +122,8 @@ def test_multi_platform_one_referrer_per_child(tmp_path: Path) -> None:
     assert len(report.referrers) == 9
     found = [c for c in report.checks if c.name == "referrer.found"]
     assert len(found) == 9
+    platform_of = {r.subject: r.platform for r in results}
+    assert all(check.platform == platform_of[check.subject] for check in report.checks)
     listing = list_referrers(f"oci:{layout}:{INDEX_TAG}")
     assert listing[0].platform == "index" and listing[0].referrers == []
     assert all(len(s.referrers) == 1 for s in listing[1:])
