@@ -14,6 +14,7 @@ Each thread gets its own ``requests.Session``, so one transport is safe to share
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
@@ -108,13 +109,17 @@ class RegistryHTTPError(RegistryError):
         self.status = status
 
 
-def describe_error(response: requests.Response) -> str:
-    """The registry's error code and message from a failed response, on one line."""
+def describe_error(response: requests.Response, context: str = "") -> str:
+    """The registry's error code and message from a failed response, on one line.
+
+    The error's ``detail`` (free-form JSON) follows as ``key=value`` pairs, unless
+    ``context`` (the rest of the message) already shows every value in it.
+    """
     try:
         errors = response.json().get("errors") or []
         first = errors[0]
         text = f"{first.get('code', '')}: {first.get('message', '')}"
-        detail = first.get("detail")
+        detail = _describe_detail(first.get("detail"), context)
         if detail:
             text += f" ({detail})"
         return text.replace("\n", " ")
@@ -123,11 +128,35 @@ def describe_error(response: requests.Response) -> str:
         return body[:ERROR_TEXT_LIMIT] or (response.reason or "")
 
 
+def _describe_detail(detail: object, context: str) -> str:
+    """``name=hello revision=sha256:…`` for a flat object, compact JSON for anything else;
+    empty when there is none or ``context`` already names all of it."""
+    if detail in (None, "", {}, []):
+        return ""
+    if isinstance(detail, dict) and all(_is_scalar(v) for v in detail.values()):
+        values = [str(value) for value in detail.values()]
+        text = " ".join(f"{str(key).lower()}={value}" for key, value in detail.items())
+    elif _is_scalar(detail):
+        values = [str(detail)]
+        text = str(detail)
+    else:
+        values = []
+        text = json.dumps(detail, separators=(",", ":"), sort_keys=True)
+    if values and all(value in context for value in values):
+        return ""
+    return text[:ERROR_TEXT_LIMIT]
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
 def error_for(response: requests.Response, what: str) -> Exception:
     """The library error for an unexpected HTTP status."""
     request = response.request
     where = f"{request.method} {safe_url(str(request.url))}" if request is not None else what
-    message = f"{what}: {where} answered HTTP {response.status_code} {describe_error(response)}"
+    problem = describe_error(response, f"{what} {where}")
+    message = f"{what}: {where} answered HTTP {response.status_code} {problem}"
     if response.status_code == 404:
         return NotFoundError(message)
     if response.status_code in (401, 403):

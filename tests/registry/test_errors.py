@@ -9,9 +9,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from overlaybd_py.errors import RegistryError
+from overlaybd_py.errors import NotFoundError, RegistryError
 from overlaybd_py.registry.options import RetryPolicy
+from overlaybd_py.registry.transport import describe_error
 
 from .conftest import ClientFactory
 from .fault_proxy import Fault, FaultProxy
@@ -132,3 +134,36 @@ def test_upload_errors_carry_no_state_token(
     assert f"upload status of {repo}: GET http://{proxy.host}/v2/{repo}/blobs/uploads/" in message
     assert "?" not in message and "_state" not in message
     assert "failed after 4 attempt(s): connection reset by the server" in message
+
+
+def test_registry_error_detail_is_not_a_python_repr(
+    plain_registry: RegistryServer, make_client: ClientFactory, repo: str
+) -> None:
+    """The tester's case: distribution's ``detail`` ({"Name": …, "Revision": …}) repeats
+    the request, so it is left out instead of shown as a dict repr."""
+    client = make_client(plain_registry)
+    client.push_blob(repo, b"make the repository exist")
+    missing = "sha256:" + "d5" * 32
+    with pytest.raises(NotFoundError) as caught:
+        client.get_manifest(repo, missing)
+    message = str(caught.value)
+    assert "{" not in message and "'" not in message, message
+    assert message.endswith("answered HTTP 404 MANIFEST_UNKNOWN: manifest unknown"), message
+
+
+def _answer(body: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 400
+    response._content = body.encode()
+    return response
+
+
+def test_error_detail_is_rendered_compactly() -> None:
+    errors = '{"errors": [{"code": "C", "message": "m", "detail": %s}]}'
+    flat = _answer(errors % '{"Name": "hello", "Revision": "sha256:ab"}')
+    assert describe_error(flat) == "C: m (name=hello revision=sha256:ab)"
+    assert describe_error(flat, "manifest hello@sha256:ab") == "C: m"
+    nested = _answer(errors % '[{"Name": "a"}, 2]')
+    assert describe_error(nested) == 'C: m ([{"Name":"a"},2])'
+    text = _answer(errors % '"unknown blob"')
+    assert describe_error(text) == "C: m (unknown blob)"
