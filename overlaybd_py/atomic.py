@@ -20,6 +20,11 @@ def output_path(path: str | os.PathLike[str]) -> Path:
     those are resolved or refused here, before anything is written (character
     devices and pipes are written in place by :func:`atomic_output` instead).
     """
+    with contextlib.suppress(OSError):  # /dev/stdout resolves to no real path: look first
+        if not stat.S_ISREG(mode := os.stat(path).st_mode) and not stat.S_ISDIR(mode):
+            raise OverlayBDError(
+                f"{path}: is not a regular file (a pipe or a device); expected a file name to write"
+            )
     target = Path(os.path.realpath(path))
     try:
         mode = target.stat().st_mode

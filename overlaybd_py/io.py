@@ -50,6 +50,15 @@ class FileSource:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = os.fspath(path)
+        try:
+            mode = os.stat(self.name).st_mode
+        except OSError:
+            mode = stat.S_IFREG  # let open() say what is wrong
+        if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
+            raise FormatError(
+                f"{self.name}: is a pipe or a device; expected a regular file (it is read at "
+                "any offset, so it cannot be streamed)"
+            )
         self._fd = os.open(self.name, os.O_RDONLY)
         info = os.fstat(self._fd)
         if stat.S_ISDIR(info.st_mode):

@@ -26,8 +26,8 @@ _CHUNK = 4 << 20
 
 @app.command()
 def compress(
-    source: Annotated[Path, typer.Argument(help="File to compress.")],
-    output: Annotated[Path, typer.Argument(help="ZFile to write.")],
+    source: Annotated[Path, typer.Argument(help="File to compress, or - for standard input.")],
+    output: Annotated[Path, typer.Argument(help="ZFile to write (a file: it is seeked).")],
     algorithm: Annotated[str, typer.Option(help="lz4 or zstd.")] = "lz4",
     block_size: Annotated[int, typer.Option(help="Block size in bytes (4096 to 65536).")] = 4096,
     no_checksum: Annotated[bool, typer.Option("--no-checksum", help="Omit block CRCs.")] = False,
@@ -35,8 +35,15 @@ def compress(
     threads: Annotated[int, typer.Option(help="Compression threads (zstd).", min=1)] = 1,
 ) -> None:
     """Compress SOURCE into the ZFile OUTPUT."""
-    _refuse_same_file(source, output)
-    with source.open("rb") as src, atomic_output(output) as out:
+    if str(output) == "-":
+        raise typer.BadParameter(
+            "a ZFile cannot go to standard output: its header is rewritten at the end; "
+            "give a file name",
+            param_hint="OUTPUT",
+        )
+    if str(source) != "-":
+        _refuse_same_file(source, output)
+    with _input(source) as src, atomic_output(output) as out:
         if tar:
             out.write(bytes(tarwrap.PREFIX_SIZE))
         with ZFileWriter(
@@ -54,8 +61,10 @@ def compress(
             out.seek(0)
             out.write(tarwrap.prefix(summary.compressed_size))
     ratio = summary.compressed_size / summary.original_size if summary.original_size else 0.0
+    size = summary.compressed_size
+    written = tarwrap.wrapped_size(size) if tar else size
     typer.echo(
-        f"{output}: {summary.original_size} -> {summary.compressed_size} bytes "
+        f"{output}: {summary.original_size} -> {written} bytes "
         f"({ratio:.1%}), {summary.blocks} {summary.algorithm} blocks of {summary.block_size}"
     )
 
@@ -75,6 +84,13 @@ def decompress(
         with atomic_output(output, allow_stream=True) as out:
             _copy(reader, out)
     typer.echo(f"{output}: {reader.size} bytes")
+
+
+def _input(source: Path) -> BinaryIO:
+    """The file to compress; ``-`` is standard input (read front to back)."""
+    if str(source) == "-":
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    return source.open("rb")
 
 
 def _refuse_same_file(source: Path, output: Path) -> None:

@@ -108,8 +108,8 @@ def unpack(data: bytes, where: str, *, check_digest: bool = False) -> ZFileRecor
         raise FormatError(f"{where}: ZFile record needs {RECORD_SIZE} bytes, found {len(data)}")
     if not has_magic(data):
         raise FormatError(
-            f"{where}: expected ZFile magic {MAGIC0.hex()}/{MAGIC1!r}, found "
-            f"{data[:8].hex()}/{data[8:24]!r}"
+            f"{where}: not a ZFile (expected the magic bytes {(MAGIC0 + MAGIC1).hex()}, "
+            f"found {data[:24].hex()})"
         )
     (
         _,

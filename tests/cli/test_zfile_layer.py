@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.cli.helpers import assert_one_line_error, obd
@@ -64,7 +65,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert_one_line_error(obd("zfile", "verify", str(tmp_path / "missing"), check=False), "missing")
     text = tmp_path / "text"
     text.write_text("hello\n" * 200)
-    assert_one_line_error(obd("zfile", "verify", str(text), check=False), "expected ZFile magic")
+    assert_one_line_error(
+        obd("zfile", "verify", str(text), check=False), "not a ZFile (expected the magic bytes"
+    )
     assert_one_line_error(
         obd("layer", "info", str(text), check=False), "expected a ZFile or LSMT magic"
     )
@@ -170,3 +173,26 @@ def test_zfile_verify_fails_a_file_without_its_trailer(tmp_path: Path) -> None:
     assert "trailer     bad" in result.stdout
     assert_one_line_error(result, "expected a 512-byte trailer after the jump table")
     assert "trailer     ok" in obd("zfile", "verify", str(zfile)).stdout
+
+
+def test_zfile_streams_go_where_they_can(tmp_path: Path) -> None:
+    """Compress reads standard input; a ZFile is seeked, so it never goes to a pipe, and a
+    ZFile is read at any offset, so it never comes from one."""
+    raw = os.urandom(50_000) * 4
+    zfile = tmp_path / "z"
+    piped = subprocess.run(
+        [sys.executable, "-m", "overlaybd_cli.entry", "zfile", "compress", "-", str(zfile)],
+        input=raw, capture_output=True, check=True,
+    )  # fmt: skip
+    assert obd("zfile", "decompress", str(zfile), str(tmp_path / "out")).returncode == 0
+    assert (tmp_path / "out").read_bytes() == raw, piped.stderr
+    dash = obd("zfile", "compress", str(zfile), "-", check=False, cwd=tmp_path)
+    assert dash.returncode == 2 and not (tmp_path / "-").exists()
+    assert_one_line_error(dash, "a ZFile cannot go to standard output")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for args in (("compress", str(zfile), str(fifo)), ("decompress", str(fifo), "out2")):
+        result = obd("zfile", *args, check=False, cwd=tmp_path, timeout=60)
+        assert_one_line_error(result, f"{fifo}: is ", "a pipe or a device")
+    tarred = obd("zfile", "compress", str(zfile), str(tmp_path / "t"), "--tar").stdout
+    assert f"-> {(tmp_path / 't').stat().st_size} bytes" in tarred
