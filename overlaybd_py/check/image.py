@@ -112,7 +112,7 @@ def check_image(
             report = CheckReport(
                 image=converted.name,
                 source=source.name,
-                platform=str(image.platform),
+                platform=str(converted.platform),
                 image_manifest=converted.image.descriptor.digest,
                 source_manifest=image.descriptor.digest,
                 layers=len(image.layers),
