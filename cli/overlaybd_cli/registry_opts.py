@@ -63,7 +63,8 @@ class RegistryFlags:
 
     def host_options(self, prefix: str = "--") -> HostOptions:
         """Options from these flags; ``prefix`` (``--src-``, ``--dest-``) names the flag
-        that gave the credentials in an error about them."""
+        for the credentials in an error about them (the one that gave them, or the one
+        to give)."""
         return HostOptions.from_cli(
             self.creds,
             ca_file=self.ca_file,
@@ -88,7 +89,10 @@ def use_registries(common: RegistryFlags, sides: dict[str, RegistryFlags] | None
     insecure = common.insecure
     for position, (reference, flags) in enumerate((sides or {}).items()):
         ref = parse_reference(reference)
-        prefix = SIDE_PREFIXES[position] if flags.creds and position < len(SIDE_PREFIXES) else "--"
+        # The flag errors name: the side's own when it gave the credentials or when no
+        # flag did (the hint to give), else the shared --creds.
+        from_common = common.creds and not flags.creds
+        prefix = "--" if from_common or position >= len(SIDE_PREFIXES) else SIDE_PREFIXES[position]
         options = flags.over(common).host_options(prefix)
         if isinstance(ref, RegistryReference):
             hosts.set_image(ref, options)

@@ -79,6 +79,34 @@ def _basic_header(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
+def _flag_hint(creds_flag: str) -> str:
+    """The flag(s) to suggest when no credentials were found."""
+    if not creds_flag:
+        return "--creds (or --src-creds/--dest-creds for convert)"
+    if creds_flag != "--creds":
+        return f"{creds_flag} (or --creds)"
+    return creds_flag
+
+
+def _for_access(scopes: Sequence[str]) -> str:
+    """`` for push access to REPO`` for ``repository:REPO:pull,push`` scopes; empty
+    without scopes. Other scope types are shown as given."""
+    described = []
+    for scope in sorted(set(scopes)):
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if kind != "repository" or not name:
+            if scope:
+                described.append(scope)
+            continue
+        wanted = actions.split(",")
+        if "push" in wanted and "pull" in wanted:
+            wanted.remove("pull")  # pushing needs pulling; "push access" says both
+        access = " and ".join("full" if action == "*" else action for action in wanted)
+        described.append(f"{access} access to {name}")
+    return f" for {', '.join(described)}" if described else ""
+
+
 @dataclass
 class _Token:
     value: str
@@ -94,7 +122,8 @@ class Authenticator:
 
     ``credentials`` is fixed, or a lookup called once, on the first 401. ``fetch``
     performs the token request (the transport passes its own session so that TLS
-    settings apply to the token server too).
+    settings apply to the token server too). ``creds_flag`` is the command-line flag
+    that gives credentials, for the hint when none are found.
     """
 
     def __init__(
@@ -102,8 +131,11 @@ class Authenticator:
         host: str,
         credentials: Credentials | CredentialLookup | None,
         fetch: Callable[..., requests.Response],
+        *,
+        creds_flag: str = "",
     ) -> None:
         self.host = host
+        self.creds_flag = creds_flag
         if isinstance(credentials, Credentials) or credentials is None:
             self._lookup: CredentialLookup | None = None
             self._credentials = credentials
@@ -162,7 +194,8 @@ class Authenticator:
             if self.credentials is None:
                 raise AuthError(
                     f"{url}: registry requires credentials (Basic); none found "
-                    "(give --creds, set OBD_REGISTRY_USERNAME/PASSWORD or docker login)"
+                    f"(give {_flag_hint(self.creds_flag)}, set OBD_REGISTRY_USERNAME/PASSWORD "
+                    "or docker login)"
                 )
             with self._lock:
                 self._scheme = "basic"
@@ -179,10 +212,9 @@ class Authenticator:
         detail = next((c.params["error"] for c in challenges if "error" in c.params), "")
         with self._lock:
             scheme = self._scheme or "no"
-        scope = " ".join(sorted(set(scopes))) or "(none)"
         return AuthError(
             f"{url}: registry answered HTTP {response.status_code} to {scheme} credentials of "
-            f"{self._who()} for scope {scope}" + (f" ({detail})" if detail else "")
+            f"{self._who()}{_for_access(scopes)}" + (f" ({detail})" if detail else "")
         )
 
     @staticmethod
@@ -222,8 +254,8 @@ class Authenticator:
             response = self._fetch("GET", realm, params=params, headers=headers)
         if response.status_code in (401, 403):
             raise AuthError(
-                f"{safe_url(realm)}: token server refused {self._who()} for scope "
-                f"{' '.join(key) or '(none)'} (HTTP {response.status_code})"
+                f"{safe_url(realm)}: token server refused {self._who()}{_for_access(key)} "
+                f"(HTTP {response.status_code})"
             )
         if response.status_code != 200:
             raise RegistryError(

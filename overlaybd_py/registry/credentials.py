@@ -57,12 +57,13 @@ class Credentials:
 def resolve_credentials(host: str, options: HostOptions) -> Credentials | None:
     """The credentials to use for ``host``, or None for anonymous access."""
     if options.username is not None:
-        return Credentials(options.username, options.password or "", origin="options")
+        origin = options.creds_flag or "HostOptions.username"
+        return Credentials(options.username, options.password or "", origin=origin)
     if options.use_environment:
         username = os.environ.get(ENV_USERNAME)
         password = os.environ.get(ENV_PASSWORD)
         if username and password is not None:
-            return Credentials(username, password, origin=f"${ENV_USERNAME}")
+            return Credentials(username, password, origin=ENV_USERNAME)
     if options.use_docker_config:
         return docker_config_credentials(host, docker_config_path(options.docker_config))
     return None
@@ -107,7 +108,7 @@ def docker_config_credentials(host: str, path: Path) -> Credentials | None:
     wanted = _normalize(host)
     for key, entry in (config.get("auths") or {}).items():
         if _normalize(key) == wanted and isinstance(entry, dict):
-            found = _auth_entry(entry, f"{path}: auths[{key!r}]")
+            found = _auth_entry(entry, f"{path}: auths[{key!r}]", f"docker config {path}")
             if found is not None:
                 return found
 
@@ -127,7 +128,7 @@ def _warn_once(path: Path, problem: str) -> None:
     log.warning("%s: %s; ignoring it (anonymous access)", path, " ".join(problem.split()))
 
 
-def _auth_entry(entry: dict[str, object], where: str) -> Credentials | None:
+def _auth_entry(entry: dict[str, object], where: str, origin: str) -> Credentials | None:
     token = entry.get("identitytoken")
     encoded = entry.get("auth")
     username = str(entry.get("username") or "")
@@ -140,9 +141,9 @@ def _auth_entry(entry: dict[str, object], where: str) -> Credentials | None:
         if not sep:
             raise AuthError(f"{where}.auth: expected base64 of 'user:password', found other data")
     if isinstance(token, str) and token:
-        return Credentials(username, "", identity_token=token, origin=where)
+        return Credentials(username, "", identity_token=token, origin=origin)
     if username:
-        return Credentials(username, password, origin=where)
+        return Credentials(username, password, origin=origin)
     return None
 
 
@@ -179,6 +180,7 @@ def helper_credentials(helper: str, server_url: str) -> Credentials | None:
             f"{program} get {server_url}: expected JSON with Username and Secret, "
             f"found {output[:80]!r}"
         ) from None
+    origin = f"credential helper {program}"
     if username == HELPER_TOKEN_USERNAME:
-        return Credentials("", "", identity_token=secret, origin=program)
-    return Credentials(username, secret, origin=program)
+        return Credentials("", "", identity_token=secret, origin=origin)
+    return Credentials(username, secret, origin=origin)

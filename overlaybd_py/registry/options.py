@@ -46,6 +46,9 @@ class HostOptions:
     a trusted CA, ``client.cert``/``client.key`` (or any ``X.cert`` with ``X.key``) a
     client certificate. Credentials, when not given here, come from the environment
     (``OBD_REGISTRY_USERNAME``/``OBD_REGISTRY_PASSWORD``) and then the docker config.
+    ``creds_flag`` is the command-line flag for these credentials (``--creds``,
+    ``--src-creds``, ``--dest-creds``): errors name it as where the credentials came
+    from, or as the flag to give when none were found.
     """
 
     plain_http: bool = False
@@ -60,6 +63,7 @@ class HostOptions:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    creds_flag: str = ""
 
     @classmethod
     def from_cli(
@@ -90,6 +94,7 @@ class HostOptions:
             username=username,
             password=password,
             docker_config=docker_config,
+            creds_flag=creds_flag,
         )
 
     def with_retry(self, retry: RetryPolicy) -> HostOptions:

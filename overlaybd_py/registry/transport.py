@@ -188,6 +188,7 @@ class Transport:
             host,
             credentials if credentials is not None else lambda: resolve_credentials(host, options),
             self._token_request,
+            creds_flag=options.creds_flag,
         )
 
     def session(self) -> requests.Session:

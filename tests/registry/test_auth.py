@@ -151,3 +151,46 @@ def test_token_refetched_when_expires_in_runs_out(
         assert len(tokens.requests) - before == 1
     finally:
         tokens.expires_in = 300
+
+
+def test_refused_credentials_name_their_flag_and_the_access(
+    basic_registry: RegistryServer, make_client: ClientFactory, repo: str
+) -> None:
+    """The tester's case: not "from options for scope (none)", but the flag that gave the
+    credentials, and the access asked for only when there is one."""
+    client = make_client(basic_registry, password="wrong", creds_flag="--dest-creds")
+    with pytest.raises(AuthError) as caught:
+        client.ping()
+    assert str(caught.value).endswith(
+        f"registry answered HTTP 401 to basic credentials of user '{basic_registry.username}' "
+        "from --dest-creds"
+    ), caught.value
+    with pytest.raises(AuthError) as caught:
+        client.get_blob(repo, "sha256:" + "0" * 64)
+    assert str(caught.value).endswith(f"from --dest-creds for pull access to {repo}")
+
+
+def test_missing_credentials_hint_names_the_side_flag(
+    basic_registry: RegistryServer, make_client: ClientFactory
+) -> None:
+    for flag, hint in (
+        ("--dest-creds", "give --dest-creds (or --creds), "),
+        ("--creds", "give --creds, "),
+        ("", "give --creds (or --src-creds/--dest-creds for convert), "),
+    ):
+        client = make_client(basic_registry, username=None, password=None, creds_flag=flag)
+        with pytest.raises(AuthError, match="requires credentials") as caught:
+            client.ping()
+        assert hint in str(caught.value)
+
+
+def test_token_server_refusal_names_the_access(
+    token_registry: RegistryServer, make_client: ClientFactory, repo: str
+) -> None:
+    client = make_client(token_registry, password="wrong")
+    with pytest.raises(AuthError) as caught:
+        client.get_blob(repo, "sha256:" + "0" * 64)
+    refused = (
+        f"token server refused user 'tester' from HostOptions.username for pull access to {repo}"
+    )
+    assert refused in str(caught.value)
