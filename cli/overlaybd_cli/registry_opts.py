@@ -61,10 +61,10 @@ class RegistryFlags:
             cert_dir=self.cert_dir or base.cert_dir,
         )
 
-    def host_options(self, prefix: str = "--") -> HostOptions:
+    def host_options(self, prefix: str = "--", ca_prefix: str = "--") -> HostOptions:
         """Options from these flags; ``prefix`` (``--src-``, ``--dest-``) names the flag
         for the credentials in an error about them (the one that gave them, or the one
-        to give)."""
+        to give), ``ca_prefix`` the flag that gave the CA file."""
         return HostOptions.from_cli(
             self.creds,
             ca_file=self.ca_file,
@@ -72,6 +72,7 @@ class RegistryFlags:
             insecure=self.insecure,
             plain_http=self.plain_http,
             creds_flag=f"{prefix}creds",
+            ca_flag=f"{ca_prefix}ca-file",
         )
 
 
@@ -89,11 +90,11 @@ def use_registries(common: RegistryFlags, sides: dict[str, RegistryFlags] | None
     insecure = common.insecure
     for position, (reference, flags) in enumerate((sides or {}).items()):
         ref = parse_reference(reference)
-        # The flag errors name: the side's own when it gave the credentials or when no
-        # flag did (the hint to give), else the shared --creds.
-        from_common = common.creds and not flags.creds
-        prefix = "--" if from_common or position >= len(SIDE_PREFIXES) else SIDE_PREFIXES[position]
-        options = flags.over(common).host_options(prefix)
+        side = SIDE_PREFIXES[position] if position < len(SIDE_PREFIXES) else "--"
+        # The credentials flag errors name: the side's own when it gave them or when no
+        # flag did (the one to give), else the shared --creds.
+        creds_prefix = "--" if common.creds and not flags.creds else side
+        options = flags.over(common).host_options(creds_prefix, side if flags.ca_file else "--")
         if isinstance(ref, RegistryReference):
             hosts.set_image(ref, options)
             insecure = insecure or flags.insecure

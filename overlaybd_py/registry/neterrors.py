@@ -102,3 +102,16 @@ def _describe(cause: BaseException) -> str | None:
     if isinstance(cause, ssl.SSLError) and cause.reason:
         return f"{cause.reason} (see --ca-file, --cert-dir, --insecure, --plain-http)"
     return None
+
+
+def pem_problem(error: OSError) -> str:
+    """Why a CA file could not be loaded, without OpenSSL's ``[LIB: REASON] (_ssl.c:N)``."""
+    if isinstance(error, ssl.SSLError):
+        reason = getattr(error, "reason", None) or ""
+        if reason == "NO_CERTIFICATE_OR_CRL_FOUND":
+            return "expected PEM certificates, found none"
+        shown = f" ({reason.lower().replace('_', ' ')})" if reason else ""
+        return f"expected PEM certificates, found data that does not parse{shown}"
+    if isinstance(error, FileNotFoundError):
+        return "expected a PEM file of CA certificates, not found"
+    return f"cannot be read: {error.strerror or error}"

@@ -7,12 +7,15 @@ per source and target registry; ``RegistryHosts`` maps host names to their optio
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import AuthError
+from ..errors import AuthError, RegistryError
+from .neterrors import pem_problem
 
 if TYPE_CHECKING:
     from ..oci.reference import RegistryReference
@@ -76,9 +79,16 @@ class HostOptions:
         plain_http: bool = False,
         docker_config: str | None = None,
         creds_flag: str = "--creds",
+        ca_flag: str = "--ca-file",
+        cert_dir_flag: str = "--cert-dir",
     ) -> HostOptions:
-        """Options from oras-style flags; ``creds`` is ``USER:PASSWORD`` (given as
-        ``creds_flag``, the name an error about it uses)."""
+        """Options from oras-style flags; ``creds`` is ``USER:PASSWORD``. The ``*_flag``
+        names are the flags the values were given as, for errors about them.
+
+        A CA file or cert dir that cannot be used is refused here, before any request,
+        even with ``plain_http`` (which never reads them): a typo should not wait for
+        the day the registry turns on TLS.
+        """
         username = password = None
         if creds is not None:
             username, sep, password = creds.partition(":")
@@ -86,6 +96,7 @@ class HostOptions:
                 raise AuthError(f"{creds_flag}: expected USER:PASSWORD, found no ':' separator")
             if not username:
                 raise AuthError(f"{creds_flag}: expected USER:PASSWORD, found an empty USER")
+        check_tls_files(ca_file, cert_dir, ca_flag=ca_flag, cert_dir_flag=cert_dir_flag)
         return cls(
             plain_http=plain_http,
             insecure=insecure,
@@ -103,6 +114,36 @@ class HostOptions:
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
+
+
+def check_tls_files(
+    ca_file: str | None,
+    cert_dir: str | None,
+    *,
+    ca_flag: str = "--ca-file",
+    cert_dir_flag: str = "--cert-dir",
+) -> None:
+    """Refuse a CA file without PEM certificates, or a cert dir that is not a readable
+    directory of them, naming the flag that gave it."""
+    if cert_dir is not None:
+        directory = Path(cert_dir)
+        if not directory.is_dir():
+            raise RegistryError(f"{cert_dir_flag} {cert_dir}: expected a directory, found none")
+        try:
+            authorities = sorted(directory.glob("*.crt"))
+        except OSError as error:
+            raise RegistryError(f"{cert_dir_flag} {cert_dir}: {pem_problem(error)}") from None
+        for authority in authorities:
+            _load_ca_file(str(authority), f"{cert_dir_flag} {cert_dir}: {authority.name}")
+    if ca_file is not None:
+        _load_ca_file(ca_file, f"{ca_flag} {ca_file}")
+
+
+def _load_ca_file(path: str, label: str) -> None:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as error:
+        raise RegistryError(f"{label}: {pem_problem(error)}") from None
 
 
 class RegistryHosts:

@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from ..errors import AuthError, NotFoundError, RegistryError
 from .auth import Authenticator
 from .credentials import Credentials, resolve_credentials
-from .neterrors import root_cause, safe_url
+from .neterrors import pem_problem, root_cause, safe_url
 from .options import HostOptions
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def build_ssl_context(options: HostOptions) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as error:
-            raise RegistryError(f"CA file {ca_file}: expected PEM certificates, {error}") from None
+            raise RegistryError(f"CA file {ca_file}: {pem_problem(error)}") from None
     if cert_dir is not None:
         for cert, key in _client_pairs(cert_dir):
             try:

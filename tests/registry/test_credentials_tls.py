@@ -239,3 +239,19 @@ def test_registry_hosts_per_host_options(
         assert target.push_blob(repo, source.get_blob(repo, digest)).digest == digest
     finally:
         hosts.close()
+
+
+def test_a_ca_file_without_certificates_is_named_without_openssl_internals(
+    tls_registry: RegistryServer, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(RegistryError) as caught:
+        make_client(tls_registry, ca_file=str(bad))
+    assert str(caught.value) == f"CA file {bad}: expected PEM certificates, found none"
+    # From flags, the file is checked even for plain HTTP, and the flag is named.
+    with pytest.raises(RegistryError) as caught:
+        HostOptions.from_cli(ca_file=str(bad), plain_http=True, ca_flag="--dest-ca-file")
+    assert str(caught.value) == f"--dest-ca-file {bad}: expected PEM certificates, found none"
+    with pytest.raises(RegistryError, match="--cert-dir /nonexistent: expected a directory"):
+        HostOptions.from_cli(cert_dir="/nonexistent", plain_http=True)
