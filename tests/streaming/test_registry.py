@@ -4,9 +4,12 @@ referrers-API test double in front of it; blob corruption in the registry's stor
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from overlaybd_py.convert import ConvertOptions
+from overlaybd_py.convert.report import LayerReport
 from overlaybd_py.oci import mediatypes as mt
 from overlaybd_py.oci.layout import OCILayout
 from overlaybd_py.oci.platform import Platform
@@ -31,6 +34,27 @@ def _publish(
 ) -> tuple[str, list]:
     image = f"docker://{host}/{repo}:{SOURCE_TAG}"
     return image, publish_converted(image, converted.target, hosts=hosts, **kwargs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _stored_layer_blob(
+    registry: RegistryServer,
+    client: RegistryClient,
+    repo: str,
+    converted: Converted,
+    hosts: RegistryHosts,
+) -> Iterator[tuple[str, LayerReport, Path]]:
+    """Publish the source and its referrer; yield the image, its layer and the layer's file
+    in the registry's storage, which is put back as it was afterwards."""
+    push_image(client, converted.layout, SOURCE_TAG, repo)
+    image, _ = _publish(registry.host, repo, converted, hosts)
+    layer = converted.report.images[0].layers[0]
+    stored = registry_blob(registry, layer.blob_digest)
+    original = stored.read_bytes()
+    try:
+        yield image, layer, stored
+    finally:
+        stored.write_bytes(original)
 
 
 def test_tag_schema_publish_list_verify(
@@ -143,13 +167,8 @@ def test_blob_corrupted_in_registry_storage(
     converted: Converted,
     hosts: RegistryHosts,
 ) -> None:
-    push_image(client, converted.layout, SOURCE_TAG, repo)
-    image, _ = _publish(registry.host, repo, converted, hosts)
-    layer = converted.report.images[0].layers[0]
-    stored = registry_blob(registry, layer.blob_digest)
-    assert stored.stat().st_size == layer.blob_size
-    original = stored.read_bytes()
-    try:
+    with _stored_layer_blob(registry, client, repo, converted, hosts) as (image, layer, stored):
+        assert stored.stat().st_size == layer.blob_size
         flip_byte(stored, layer.blob_size // 2)
         problems = failed(verify_image(image, deep=True, hosts=hosts))
         assert set(problems) == {"layer[0].digest", "layer[0].crc"}
@@ -158,8 +177,6 @@ def test_blob_corrupted_in_registry_storage(
         flip_byte(stored, 2000)  # the ZFile header right after the tar prefix
         problems = failed(verify_image(image, hosts=hosts))
         assert set(problems) == {"layer[0].format"}
-    finally:
-        stored.write_bytes(original)
 
 
 def test_referrer_with_wrong_subject(
@@ -353,16 +370,9 @@ def test_blob_truncated_in_registry_storage_is_named_by_digest(
     hosts: RegistryHosts,
 ) -> None:
     """``--deep`` reads a temporary copy; its failures still name the registry blob."""
-    push_image(client, converted.layout, SOURCE_TAG, repo)
-    image, _ = _publish(registry.host, repo, converted, hosts)
-    layer = converted.report.images[0].layers[0]
-    stored = registry_blob(registry, layer.blob_digest)
-    original = stored.read_bytes()
-    try:
-        stored.write_bytes(original[:60000])
+    with _stored_layer_blob(registry, client, repo, converted, hosts) as (image, layer, stored):
+        stored.write_bytes(stored.read_bytes()[:60000])
         problems = failed(verify_image(image, deep=True, hosts=hosts))
         crc = problems["layer[0].crc"]
         assert crc.startswith(f"docker://{registry.host}/{repo}@{layer.blob_digest}: ")
         assert "60000" in crc and "/tmp" not in crc
-    finally:
-        stored.write_bytes(original)
