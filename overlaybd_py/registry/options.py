@@ -96,7 +96,13 @@ class HostOptions:
                 raise AuthError(f"{creds_flag}: expected USER:PASSWORD, found no ':' separator")
             if not username:
                 raise AuthError(f"{creds_flag}: expected USER:PASSWORD, found an empty USER")
-        check_tls_files(ca_file, cert_dir, ca_flag=ca_flag, cert_dir_flag=cert_dir_flag)
+        load_tls_files(
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+            ca_file,
+            cert_dir,
+            ca_label=ca_flag,
+            cert_dir_flag=cert_dir_flag,
+        )
         return cls(
             plain_http=plain_http,
             insecure=insecure,
@@ -116,34 +122,52 @@ class HostOptions:
         return (self.connect_timeout, self.read_timeout)
 
 
-def check_tls_files(
+def load_tls_files(
+    context: ssl.SSLContext,
     ca_file: str | None,
     cert_dir: str | None,
     *,
-    ca_flag: str = "--ca-file",
+    ca_label: str = "CA file",
     cert_dir_flag: str = "--cert-dir",
 ) -> None:
-    """Refuse a CA file without PEM certificates, or a cert dir that is not a readable
-    directory of them, naming the flag that gave it."""
-    if cert_dir is not None:
-        directory = Path(cert_dir)
+    """Trust ``ca_file`` and ``cert_dir/*.crt`` in ``context`` and load the client
+    certificate of ``cert_dir`` (containerd's layout). Errors name the file by
+    ``ca_label`` and the directory by ``cert_dir_flag``, and leave OpenSSL's internals out.
+    """
+    authorities = [(ca_file, f"{ca_label} {ca_file}")] if ca_file is not None else []
+    directory = Path(cert_dir) if cert_dir is not None else None
+    if directory is not None:
         if not directory.is_dir():
             raise RegistryError(f"{cert_dir_flag} {cert_dir}: expected a directory, found none")
         try:
-            authorities = sorted(directory.glob("*.crt"))
+            found = sorted(directory.glob("*.crt"))
         except OSError as error:
             raise RegistryError(f"{cert_dir_flag} {cert_dir}: {pem_problem(error)}") from None
-        for authority in authorities:
-            _load_ca_file(str(authority), f"{cert_dir_flag} {cert_dir}: {authority.name}")
-    if ca_file is not None:
-        _load_ca_file(ca_file, f"{ca_flag} {ca_file}")
+        authorities += [(str(crt), f"{cert_dir_flag} {cert_dir}: {crt.name}") for crt in found]
+    for path, label in authorities:
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as error:
+            raise RegistryError(f"{label}: {pem_problem(error)}") from None
+    if directory is not None:
+        for cert, key in _client_pairs(directory):
+            try:
+                context.load_cert_chain(str(cert), str(key))
+            except (OSError, ssl.SSLError) as error:
+                raise RegistryError(
+                    f"client certificate {cert} with key {key}: cannot be loaded, {error}"
+                ) from None
 
 
-def _load_ca_file(path: str, label: str) -> None:
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
-    except (OSError, ssl.SSLError) as error:
-        raise RegistryError(f"{label}: {pem_problem(error)}") from None
+def _client_pairs(cert_dir: Path) -> list[tuple[Path, Path]]:
+    """``X.cert`` files that have an ``X.key`` next to them (containerd's convention)."""
+    pairs = []
+    for cert in sorted(cert_dir.glob("*.cert")):
+        key = cert.with_suffix(".key")
+        if not key.exists():
+            raise RegistryError(f"client certificate {cert}: expected its key at {key}, not found")
+        pairs.append((cert, key))
+    return pairs[:1]
 
 
 class RegistryHosts:

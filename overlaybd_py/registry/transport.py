@@ -20,7 +20,6 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,8 +29,8 @@ from requests.adapters import HTTPAdapter
 from ..errors import AuthError, NotFoundError, RegistryError
 from .auth import Authenticator
 from .credentials import Credentials, resolve_credentials
-from .neterrors import pem_problem, root_cause, safe_url
-from .options import HostOptions
+from .neterrors import root_cause, safe_url
+from .options import HostOptions, load_tls_files
 
 log = logging.getLogger(__name__)
 
@@ -68,37 +67,8 @@ def build_ssl_context(options: HostOptions) -> ssl.SSLContext:
     if options.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    ca_files = [Path(options.ca_file)] if options.ca_file else []
-    cert_dir = Path(options.cert_dir) if options.cert_dir else None
-    if cert_dir is not None:
-        if not cert_dir.is_dir():
-            raise RegistryError(f"--cert-dir {cert_dir}: expected a directory, found none")
-        ca_files += sorted(cert_dir.glob("*.crt"))
-    for ca_file in ca_files:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as error:
-            raise RegistryError(f"CA file {ca_file}: {pem_problem(error)}") from None
-    if cert_dir is not None:
-        for cert, key in _client_pairs(cert_dir):
-            try:
-                context.load_cert_chain(str(cert), str(key))
-            except (OSError, ssl.SSLError) as error:
-                raise RegistryError(
-                    f"client certificate {cert} with key {key}: cannot be loaded, {error}"
-                ) from None
+    load_tls_files(context, options.ca_file, options.cert_dir)
     return context
-
-
-def _client_pairs(cert_dir: Path) -> list[tuple[Path, Path]]:
-    """``X.cert`` files that have an ``X.key`` next to them (containerd's convention)."""
-    pairs = []
-    for cert in sorted(cert_dir.glob("*.cert")):
-        key = cert.with_suffix(".key")
-        if not key.exists():
-            raise RegistryError(f"client certificate {cert}: expected its key at {key}, not found")
-        pairs.append((cert, key))
-    return pairs[:1]
 
 
 class RegistryHTTPError(RegistryError):
