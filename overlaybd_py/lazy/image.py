@@ -10,7 +10,6 @@ image is replaced by its streaming referrer (spec §8).
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -22,8 +21,10 @@ from ..errors import FormatError, ImageError, OverlayBDError, UnsupportedError
 from ..io import ByteSource
 from ..layer import LayerBlob, open_layer_blob
 from ..lsmt.stack import LayerStack
+from ..oci import gojson
 from ..oci.descriptor import Descriptor
 from ..oci.image import ImageSource, open_source
+from ..oci.manifest import subject_digest
 from ..oci.platform import Platform, host_platform
 from ..oci.reference import (
     OCI,
@@ -302,8 +303,8 @@ def _check_referral(
     referred: ImageSource, subject: str, chosen: ResolvedImage, image: ResolvedImage
 ) -> None:
     """A referrer must name the subject it was listed under and carry the same platform."""
-    data = json.loads(referred.fetch(referred.root()))
-    named = (data.get("subject") or {}).get("digest") if isinstance(data, dict) else None
+    root = referred.root()
+    named = subject_digest(gojson.load_object(referred.fetch(root), f"referrer {root.digest}"))
     if named != subject:
         raise ImageError(f"listed as a referrer of {subject}, but its subject is {named}")
     if not chosen.platform.matches(image.platform):

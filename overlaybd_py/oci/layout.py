@@ -20,7 +20,7 @@ from . import mediatypes as mt
 from .blobio import MAX_JSON_BLOB, read_verified, verified_stream
 from .descriptor import Descriptor
 from .digest import check_digest, split_digest
-from .manifest import Index, parse_index, sniff_media_type
+from .manifest import Index, parse_index, sniff_media_type, subject_digest
 from .platform import Platform
 from .resolve import ResolvedImage, resolve_images
 
@@ -249,8 +249,7 @@ class OCILayout:
                 log.warning("%s; skipped while listing referrers of %s", exc, digest)
                 continue
             obj = gojson.load_object(data, f"manifest {entry.digest}")
-            subject = obj.get("subject")
-            if not isinstance(subject, dict) or subject.get("digest") != digest:
+            if subject_digest(obj) != digest:
                 continue
             described = referrer_descriptor(entry, obj)
             if artifact_type is None or described.artifact_type == artifact_type:

@@ -103,6 +103,13 @@ class Index:
         return replace(self, **changes)
 
 
+def subject_digest(obj: dict[str, Any]) -> str | None:
+    """The digest a parsed manifest's or index's ``subject`` names (None without one)."""
+    subject = obj.get("subject")
+    digest = subject.get("digest") if isinstance(subject, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
 def sniff_media_type(obj: dict[str, Any]) -> str | None:
     """The media type an untyped manifest object declares or implies by its shape."""
     declared = obj.get("mediaType")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ImageError, NotFoundError, OverlayBDError, RegistryError
 from ..oci.digest import check_digest, sha256_digest
+from ..oci.manifest import subject_digest
 from ..oci.mediatypes import OCI_INDEX, is_manifest
 from .model import MANIFEST_ACCEPT, Manifest, ManifestPush, pull_scope, repo_path
 from .neterrors import safe_url
@@ -210,11 +211,10 @@ def referrer_subject(client: RegistryClient, repository: str, digest: str) -> st
     or cannot be read): only a manifest naming the subject is that subject's to delete."""
     try:
         manifest = client.get_manifest(repository, digest, accept=MANIFEST_ACCEPT)
-        subject = manifest.json().get("subject")
+        return subject_digest(manifest.json())
     except OverlayBDError as error:
         log.info("%s@%s: not read as a referrer: %s", repository, digest, error)
         return None
-    return subject.get("digest") if isinstance(subject, dict) else None
 
 
 def _with(entries: list[dict[str, Any]], descriptor: dict[str, Any]) -> list[dict[str, Any]]:

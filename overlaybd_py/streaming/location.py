@@ -18,9 +18,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
-from ..errors import ImageError, NotFoundError, OverlayBDError, UnsupportedError
+from ..errors import ImageError, NotFoundError, UnsupportedError
 from ..io import ByteSource, ChunkStream
-from ..oci import gojson
 from ..oci import mediatypes as mt
 from ..oci.blobio import write_file_atomic
 from ..oci.descriptor import Descriptor
@@ -88,8 +87,8 @@ class ImageLocation(Protocol):
         ...
 
     def detach(self, subject: str, referrer: Descriptor, delete: bool = True) -> bool:
-        """Unlist a referrer of ``subject``, and delete its manifest when ``delete`` and it
-        names ``subject``; True when the manifest was deleted."""
+        """Unlist a referrer of ``subject``, and delete its manifest when ``delete`` (the
+        caller has checked that it names ``subject``); True when it was deleted."""
         ...
 
     def close(self) -> None: ...
@@ -189,12 +188,11 @@ class LayoutLocation:
         return descriptor, "index.json"
 
     def detach(self, subject: str, referrer: Descriptor, delete: bool = True) -> bool:
-        """Drop the untagged ``index.json`` entries of ``referrer``; delete its blob only
-        when its ``subject`` is ``subject`` and nothing else in the index lists it."""
-        deletable = delete and _layout_subject(self._layout, referrer) == subject
+        """Drop the untagged ``index.json`` entries of ``referrer``; delete its blob (with
+        ``delete``) only when nothing else in the index lists it."""
         _rewrite_index(self.path, lambda found: [e for e in found if not _untagged(e, referrer)])
         layout = self._fresh()
-        if not deletable or any(e.digest == referrer.digest for e in layout.entries):
+        if not delete or any(e.digest == referrer.digest for e in layout.entries):
             return False
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.blob_path(referrer.digest))
@@ -207,16 +205,6 @@ class LayoutLocation:
 def _untagged(entry: Descriptor, referrer: Descriptor) -> bool:
     """An ``index.json`` entry listing ``referrer`` without a tag (a tag is the user's)."""
     return entry.digest == referrer.digest and not entry.ref_name
-
-
-def _layout_subject(layout: OCILayout, referrer: Descriptor) -> str | None:
-    """The ``subject`` digest a stored manifest names (None when unreadable or absent)."""
-    try:
-        data = layout.fetch(Descriptor(mt.OCI_MANIFEST, referrer.digest, referrer.size))
-        subject = gojson.load_object(data, f"manifest {referrer.digest}").get("subject")
-    except (OverlayBDError, OSError):
-        return None
-    return subject.get("digest") if isinstance(subject, dict) else None
 
 
 def _open_stream(origin: ImageLocation, descriptor: Descriptor) -> BinaryIO:

@@ -34,7 +34,7 @@ from ..oci import gojson
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import sha256_digest
-from ..oci.manifest import Manifest, parse_manifest
+from ..oci.manifest import Manifest, parse_manifest, subject_digest
 from ..oci.platform import Platform
 from ..oci.resolve import ResolvedImage, resolve_images
 from ..registry.options import RegistryHosts
@@ -184,11 +184,10 @@ def _names_subject(location: ImageLocation, listed: Descriptor, subject: str) ->
     """
     try:
         data = location.fetch(Descriptor(mt.OCI_MANIFEST, listed.digest, listed.size))
-        named = gojson.load_object(data, f"referrer {listed.digest}").get("subject")
+        found = subject_digest(gojson.load_object(data, f"referrer {listed.digest}"))
     except OverlayBDError as error:
         log.warning("%s: listed as a referrer of %s, unreadable: %s", location.name, subject, error)
         return False
-    found = named.get("digest") if isinstance(named, dict) else None
     if found != subject:
         log.warning(
             "%s: %s is listed as a referrer of %s, but its subject is %s; not counted",

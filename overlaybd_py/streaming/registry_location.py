@@ -20,7 +20,6 @@ from ..oci.digest import split_digest
 from ..oci.reference import RegistryReference
 from ..registry.client import RegistryClient
 from ..registry.options import RegistryHosts
-from ..registry.referrers import referrer_subject
 from ..registry.source import RegistryBlobSource
 
 log = logging.getLogger(__name__)
@@ -119,10 +118,10 @@ class RegistryLocation:
         return Descriptor(mt.OCI_MANIFEST, push.digest, len(data)), how
 
     def detach(self, subject: str, referrer: Descriptor, delete: bool = True) -> bool:
-        """Unlist from the tag-schema index; delete only a manifest whose ``subject`` is
-        ``subject`` (a misfiled entry may be another image's only referrer)."""
+        """Unlist from the tag-schema index; with ``delete`` (the caller has checked that the
+        manifest names ``subject``), delete the manifest too."""
         self.client.detach_referrer(self.repository, subject, referrer.digest, delete=False)
-        if not delete or referrer_subject(self.client, self.repository, referrer.digest) != subject:
+        if not delete:
             return False
         try:
             self.client.delete_manifest(self.repository, referrer.digest)
