@@ -20,7 +20,7 @@ from ..oci.reference import (
     RegistryReference,
     parse_reference,
 )
-from ..registry import image as _registry_transport  # noqa: F401  (registers docker://)
+from ..registry.image import RegistryTarget  # importing it registers docker://
 from .image import ImageConverter
 from .options import ConvertOptions
 from .progress import Progress, no_progress
@@ -36,16 +36,14 @@ def convert(
     progress: Progress = no_progress,
 ) -> ConvertReport:
     """Convert ``source`` into an OverlayBD image at ``target``, changed only on success."""
-    for role, name in (("source", source), ("target", target)):
-        if not isinstance(name, str | LayoutReference | DockerArchiveReference | RegistryReference):
-            raise ImageError(f"{role}: expected an image name such as oci:DIR:TAG, found {name!r}")
-    _refuse_same_image(source, target)
+    src, dst = _reference("source", source), _reference("target", target)
+    _refuse_same_image(src, dst)
     options = options or ConvertOptions()
     started = time.monotonic()
-    with open_source(source) as image_source:
-        image_target = open_target(target)
+    with open_source(src) as image_source:
+        image_target = open_target(dst)
         try:
-            _check_target(image_source, image_target, source, target)
+            _check_target(image_source, image_target, src, dst)
             report = _convert(image_source, image_target, options, progress)
             image_target.commit()
         except BaseException:
@@ -56,31 +54,33 @@ def convert(
     return report
 
 
+def _reference(role: str, name: object) -> ImageReference:
+    if isinstance(name, str):
+        return parse_reference(name)
+    if not isinstance(name, LayoutReference | DockerArchiveReference | RegistryReference):
+        raise ImageError(f"{role}: expected an image name such as oci:DIR:TAG, found {name!r}")
+    return name
+
+
 def _check_target(
-    source: ImageSource,
-    target: ImageTarget,
-    source_name: str | ImageReference,
-    target_name: str | ImageReference,
+    source: ImageSource, target: ImageTarget, src: ImageReference, dst: ImageReference
 ) -> None:
     """A registry target must answer (TLS, plain HTTP, login) before anything is converted,
     and must not be the source under another spelling of its host (``localhost`` and
     ``127.0.0.1``): the same repository and tag already holding the source manifest."""
-    check = getattr(target, "check", None)
-    if check is None:
+    if not isinstance(target, RegistryTarget):
         return
     try:
-        check()
+        target.check()
     except OverlayBDError as error:
         error.args = (f"target {target.name}: {error}",)
         raise
-    src = parse_reference(source_name) if isinstance(source_name, str) else source_name
-    dst = parse_reference(target_name) if isinstance(target_name, str) else target_name
-    if not (isinstance(src, RegistryReference) and isinstance(dst, RegistryReference)):
+    if not isinstance(src, RegistryReference) or src.tag is None:
         return
-    if (src.repository, src.tag) != (dst.repository, dst.tag) or src.tag is None:
+    if (src.repository, src.tag) != (target.ref.repository, target.ref.tag):
         return
     digest = source.root().digest
-    if target.tagged_digest() == digest:  # type: ignore[attr-defined]
+    if target.tagged_digest() == digest:
         raise ConversionError(
             f"target {target.name} already holds the source image {digest} under that tag "
             f"(another name for the source registry?); storing the result there would "
@@ -88,14 +88,13 @@ def _check_target(
         )
 
 
-def _refuse_same_image(source: str | ImageReference, target: str | ImageReference) -> None:
+def _refuse_same_image(src: ImageReference, dst: ImageReference) -> None:
     """Storing the result under the source's own tag would lose the source: refuse early."""
-    src = parse_reference(source) if isinstance(source, str) else source
-    dst = parse_reference(target) if isinstance(target, str) else target
     if isinstance(src, RegistryReference) and isinstance(dst, RegistryReference):
         same = (src.registry, src.repository) == (dst.registry, dst.repository)
     elif isinstance(src, LayoutReference) and isinstance(dst, LayoutReference):
-        same = src.transport == dst.transport and _real(src.path) == _real(dst.path)
+        paths = os.path.realpath(src.path), os.path.realpath(dst.path)
+        same = src.transport == dst.transport and paths[0] == paths[1]
     else:
         return
     if same and dst.tag is not None and dst.tag == src.tag:
@@ -103,10 +102,6 @@ def _refuse_same_image(source: str | ImageReference, target: str | ImageReferenc
             f"target {dst} is the source image itself: storing the result there would replace "
             f"the source; expected another tag, e.g. {dst}-obd"
         )
-
-
-def _real(path: str) -> str:
-    return os.path.realpath(path)
 
 
 def _convert(
