@@ -326,9 +326,7 @@ def _open_registry_image(
                 raise no_referrer(f"{ref.registry}/{repository}", image, root)
             source, image = _follow_referrer(
                 referrals,
-                lambda digest: _registry_source(
-                    RegistryReference(ref.registry, repository, None, digest), options.hosts
-                ),
+                lambda digest: _referred_source(registry, digest),
                 image,
                 platforms,
                 str(ref),
@@ -370,4 +368,13 @@ def _registry_source(ref: RegistryReference, hosts: RegistryHosts | None) -> Reg
     source = RegistrySource(ref)
     if hosts is not None:
         source.client = hosts.client_for(ref)
+    return source
+
+
+def _referred_source(subject: RegistrySource, digest: str) -> RegistrySource:
+    """A referrer in the subject's repository, read with the subject's client (and so
+    with the options given for the subject's name)."""
+    ref = subject.ref
+    source = RegistrySource(RegistryReference(ref.registry, ref.repository, None, digest))
+    source.client = subject.client
     return source
