@@ -70,6 +70,9 @@ class ZFileReader:
                 f"{self.name}: ZFile of {self.source.size} bytes is too short for a header "
                 "and a trailer"
             )
+        return self._trailer_at(offset)
+
+    def _trailer_at(self, offset: int) -> ZFileRecord:
         where = f"{self.name}: trailer at offset {offset}"
         trailer = records.unpack(
             read_exact(self.source, offset, RECORD_SIZE, "ZFile trailer"), where
@@ -115,17 +118,10 @@ class ZFileReader:
                 f"{self.name}: expected a {RECORD_SIZE}-byte trailer after the jump table at "
                 f"offset {end}, found {self.source.size - end} bytes"
             )
-        where = f"{self.name}: trailer at offset {end}"
         try:
-            trailer = records.unpack(read_exact(self.source, end, RECORD_SIZE, "trailer"), where)
+            self._trailer_at(end)
         except FormatError as exc:
             return str(exc)
-        wanted = records.FLAG_DATA | records.FLAG_SEALED
-        if trailer.is_header or trailer.flags & wanted != wanted:
-            return (
-                f"{where}: expected flags with bit 0 clear and bits 1, 2 set, "
-                f"found {trailer.flags:#x}"
-            )
         return None
 
     @property
